@@ -1,0 +1,157 @@
+"""The kind cluster, wired to the local registry as kind's docs say.
+
+Never deleted unasked: if its definition changed since it was created, we stop
+and point at `doit recreate_cluster`.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from tasks import console, state
+from tasks.errors import LabError
+
+RECORD = "cluster.json"
+
+
+def config_path(cfg) -> Path:
+    path = Path(cfg.KIND_CONFIG)
+    return path if path.is_absolute() else state.ROOT / path
+
+
+def definition_sha(cfg) -> str:
+    """What the cluster was made from: its config file and its node image."""
+    try:
+        text = config_path(cfg).read_bytes()
+    except FileNotFoundError:
+        raise LabError(f"kind config {cfg.KIND_CONFIG} not found", "the cluster is defined there",
+                       "restore it from git or set KIND_CONFIG=path/to/config.yaml") from None
+    return hashlib.sha256(text + b"\0" + cfg.KIND_NODE_IMAGE.encode()).hexdigest()[:16]
+
+
+def exists(t, cfg) -> bool:
+    res = t.probe("kind", "get", "clusters", timeout=30)
+    return cfg.CLUSTER_NAME in res.out.split()
+
+
+def nodes(t, cfg) -> list[str]:
+    return t.probe("kind", "get", "nodes", "--name", cfg.CLUSTER_NAME, timeout=30).out.split()
+
+
+def control_plane(cfg) -> str:
+    return f"{cfg.CLUSTER_NAME}-control-plane"
+
+
+def identity(t, cfg) -> str | None:
+    """The control-plane container's ID: changes whenever the cluster is recreated."""
+    res = t.probe("docker", "inspect", "-f", "{{.Id}}", control_plane(cfg), check=False)
+    return res.out.strip() if res.ok else None
+
+
+def _running(t, name: str) -> bool:
+    res = t.probe("docker", "inspect", "-f", "{{.State.Running}}", name, check=False)
+    return res.ok and res.out.strip() == "true"
+
+
+def is_ready(t, cfg) -> bool:
+    """Up to date: the cluster we recorded still exists, runs, and matches its definition."""
+    record = state.read_json(RECORD)
+    if not record or record.get("name") != cfg.CLUSTER_NAME:
+        return False
+    if record.get("definition") != definition_sha(cfg):
+        return False
+    if not exists(t, cfg):
+        return False
+    return identity(t, cfg) == record.get("id") and all(_running(t, n) for n in nodes(t, cfg))
+
+
+def hosts_toml(cfg) -> str:
+    return f'[host."http://{cfg.REGISTRY_NAME}:5000"]\n'
+
+
+def registry_dir(cfg) -> str:
+    return f"/etc/containerd/certs.d/localhost:{cfg.REGISTRY_PORT}"
+
+
+def local_registry_hosting(cfg) -> str:
+    # KEP-1755: tells tools (Tilt, Skaffold, …) where the cluster's local registry is.
+    return f"""apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: local-registry-hosting
+  namespace: kube-public
+data:
+  localRegistryHosting.v1: |
+    host: "localhost:{cfg.REGISTRY_PORT}"
+    hostFromClusterNetwork: "{cfg.REGISTRY_NAME}:5000"
+    help: "https://kind.sigs.k8s.io/docs/user/local-registry/"
+"""
+
+
+def wire_registry(t, cfg) -> None:
+    """kind's local-registry recipe, steps 3-5; each write only where it differs."""
+    for node in nodes(t, cfg):
+        target = f"{registry_dir(cfg)}/hosts.toml"
+        have = t.probe("docker", "exec", node, "cat", target, check=False)
+        if have.ok and have.out == hosts_toml(cfg):
+            continue
+        t.mutate("docker", "exec", node, "mkdir", "-p", registry_dir(cfg), timeout=30)
+        t.mutate("docker", "exec", "-i", node, "cp", "/dev/stdin", target, stdin=hosts_toml(cfg), timeout=30)
+    net = t.probe("docker", "inspect", "-f", "{{json .NetworkSettings.Networks.kind}}", cfg.REGISTRY_NAME,
+                  check=False)
+    if net.ok and net.out.strip() == "null" or t.dry_run and not net.ok:
+        t.mutate("docker", "network", "connect", "kind", cfg.REGISTRY_NAME, timeout=30)
+    t.mutate("kubectl", "--context", cfg.KUBE_CONTEXT, "apply", "-f", "-",
+             stdin=local_registry_hosting(cfg), timeout=60)
+
+
+def use_context(t, cfg) -> None:
+    current = t.probe("kubectl", "config", "current-context", check=False).out.strip()
+    if current != cfg.KUBE_CONTEXT:
+        t.mutate("kubectl", "config", "use-context", cfg.KUBE_CONTEXT, timeout=30)
+
+
+def ensure(t, cfg) -> dict:
+    sha = definition_sha(cfg)
+    record = state.read_json(RECORD)
+    if exists(t, cfg):
+        if record.get("name") == cfg.CLUSTER_NAME and record.get("definition") not in (None, sha):
+            raise LabError(
+                f"{cfg.KIND_CONFIG} or KIND_NODE_IMAGE changed since cluster {cfg.CLUSTER_NAME} was created",
+                "kind can't change a cluster's nodes in place, and we never delete a cluster unasked",
+                "run `doit recreate_cluster` to delete and recreate it (then `doit setup` rebuilds the rest)")
+        stopped = [n for n in nodes(t, cfg) if not _running(t, n)]
+        if stopped:  # Docker restarted (kind#148): bring the nodes back rather than recreate
+            t.mutate("docker", "start", *stopped, timeout=120)
+        console.info(f"cluster {cfg.CLUSTER_NAME} exists")
+        if not record:
+            console.info("no record of how it was made (state directory cleared): adopting it as is")
+    else:
+        t.mutate("kind", "create", "cluster", "--name", cfg.CLUSTER_NAME, "--image", cfg.KIND_NODE_IMAGE,
+                 "--config", str(config_path(cfg)), "--wait", cfg.CREATE_WAIT, timeout=900)
+    if t.dry_run and not exists(t, cfg):
+        console.info("(dry run: registry wiring and context switch follow cluster creation)")
+        return {"cluster_id": "dry-run"}
+    wire_registry(t, cfg)
+    use_context(t, cfg)
+    cluster_id = identity(t, cfg)
+    if not t.dry_run:
+        state.write_json(RECORD, {"name": cfg.CLUSTER_NAME, "definition": sha, "id": cluster_id,
+                                  "node_image": cfg.KIND_NODE_IMAGE})
+    return {"cluster_id": cluster_id}
+
+
+def delete(t, cfg) -> None:
+    if exists(t, cfg):
+        t.mutate("kind", "delete", "cluster", "--name", cfg.CLUSTER_NAME, timeout=300)
+    else:
+        console.info(f"cluster {cfg.CLUSTER_NAME}: nothing to delete")
+    if not t.dry_run:
+        state.forget(RECORD)
+
+
+def recreate(t, cfg) -> dict:
+    delete(t, cfg)
+    result = ensure(t, cfg)
+    console.info("cluster recreated: run `doit setup` to reinstall metrics-server, Flux and the app")
+    return result

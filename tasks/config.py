@@ -1,0 +1,203 @@
+"""The lab's variables: the Makefile's names, our additions, and where each value came from.
+
+Precedence: `doit setup NAME=value` > environment variable > default here.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from tasks import versions
+from tasks.errors import LabError
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+# --- validators: return the cleaned value or raise ValueError("accepted range") --
+
+def _cluster_name(v: str) -> str:
+    # kind: "cluster names must match `^[a-z0-9.-]+$`"; node container names add
+    # "-control-plane", and Docker caps names, so keep it short too.
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9.-]{0,48}[a-z0-9])?", v):
+        raise ValueError("lowercase letters, digits, '.' and '-', 1-50 characters, "
+                         "starting and ending with a letter or digit")
+    return v
+
+
+def _port(v: str) -> str:
+    if not v.isdigit() or not 1 <= int(v) <= 65535:
+        raise ValueError("a whole number from 1 to 65535")
+    return v
+
+
+def _positive_int(v: str) -> str:
+    if not v.isdigit() or int(v) < 1:
+        raise ValueError("a whole number of at least 1")
+    return v
+
+
+def _seconds(v: str) -> str:
+    if not v.isdigit():
+        raise ValueError("a whole number of seconds, e.g. 60")
+    return v
+
+
+def _go_duration(v: str) -> str:
+    if not re.fullmatch(r"(\d+(h|m|s))+", v):
+        raise ValueError("a duration like 120s, 5m or 1m30s")
+    return v
+
+
+def _k8s_version(v: str) -> str:
+    if not re.fullmatch(r"v\d+\.\d+\.\d+", v):
+        raise ValueError("a Kubernetes version like v1.36.1")
+    if _version_tuple(v) < _version_tuple(versions.K8S_MIN_VERSION_FOR_FLUX):
+        raise ValueError(f"v{versions.K8S_MIN_VERSION_FOR_FLUX} or newer "
+                         f"(Flux {versions.FLUX_VERSION} refuses older clusters)")
+    return v
+
+
+def _semver(v: str) -> str:
+    if not re.fullmatch(r"v?\d+\.\d+\.\d+", v):
+        raise ValueError("a version like 2.9.4")
+    return v.lstrip("v")
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def check(v: str) -> str:
+        if v not in choices:
+            raise ValueError("one of " + ", ".join(choices))
+        return v
+    return check
+
+
+def _flag(v: str) -> str:
+    if v.lower() in ("", "0", "false", "no", "off"):
+        return ""
+    if v.lower() in ("1", "true", "yes", "on"):
+        return "1"
+    raise ValueError("1/true/yes or 0/false/no")
+
+
+def _image(v: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", v) or v.endswith(":latest"):
+        raise ValueError("an image reference with a pinned tag or digest (not :latest)")
+    return v
+
+
+def _name(v: str) -> str:
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", v):
+        raise ValueError("letters, digits, '_', '.', '-'")
+    return v
+
+
+def _anything(v: str) -> str:
+    return v
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | Callable[[dict], str]
+    doc: str
+    check: Callable[[str], str] = _anything
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # The original Makefile's variables, same names, same meaning.
+    Setting("CLUSTER_NAME", "gitops-lab", "kind cluster name", _cluster_name),
+    Setting("K8S_VERSION", versions.K8S_VERSION, "Kubernetes version of the nodes", _k8s_version),
+    Setting("KIND_NODE_IMAGE", lambda c: f"{versions.KIND_NODE_IMAGE_REPO}:{c['K8S_VERSION']}",
+            "kind node image (defaults to kindest/node:$K8S_VERSION)", _image),
+    Setting("KUBE_CONTEXT", lambda c: f"kind-{c['CLUSTER_NAME']}", "kubectl context of the cluster"),
+    Setting("CREATE_WAIT", "180s", "how long `kind create cluster --wait` waits for nodes", _go_duration),
+    Setting("KIND_CONFIG", "kind-three-node.yaml", "kind cluster config file"),
+    Setting("HPA_DURATION", "60", "seconds of load in hpa_demo", _seconds),
+    Setting("HPA_CONCURRENCY", "50", "concurrent clients in hpa_demo", _positive_int),
+    Setting("HPA_PAUSE", "5", "seconds between hpa_watch samples", _positive_int),
+    Setting("HPA_NAMESPACE", "dev", "environment hpa_demo loads", _one_of("dev", "staging", "production")),
+    Setting("APP_ENV", "dev", "environment for deploy_*/cleanup_app/debug_app",
+            _one_of("dev", "staging", "production")),
+    Setting("FLUX_KUSTOMIZATION", "", "flux_suspend/flux_resume target (default: all of the lab's)"),
+    Setting("GITHUB_USER", "", "GitHub owner for GITOPS_SOURCE=git"),
+    Setting("GITHUB_REPO", "", "GitHub repository for GITOPS_SOURCE=git"),
+    # Added by the new design.
+    Setting("REGISTRY_NAME", "kind-registry", "local registry container name", _name),
+    Setting("REGISTRY_PORT", "5001", "host port of the local registry (5000 is AirPlay on macOS)", _port),
+    Setting("REGISTRY_IMAGE", versions.REGISTRY_IMAGE, "registry image (use a mirror without Docker Hub)", _image),
+    Setting("FLUX_VERSION", versions.FLUX_VERSION, "Flux version installed in the cluster", _semver),
+    Setting("GITOPS_SOURCE", "oci", "oci: local artifact (no GitHub); git: flux bootstrap git",
+            _one_of("oci", "git")),
+    Setting("GIT_BRANCH", "main", "branch for GITOPS_SOURCE=git", _name),
+    Setting("DRY_RUN", "", "1: print the mutating commands, run none", _flag),
+    Setting("PURGE", "", "1: teardown also deletes the registry's image data", _flag),
+    Setting("KIND", "kind", "kind binary"),
+    Setting("KUBECTL", "kubectl", "kubectl binary"),
+    Setting("FLUX", "flux", "flux binary"),
+    Setting("DOCKER", "docker", "docker binary"),
+)
+NAMES = tuple(s.name for s in SETTINGS)
+
+
+@dataclass(frozen=True)
+class Config:
+    values: dict[str, str]
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> str:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def registry_port(self) -> int:
+        return int(self.REGISTRY_PORT)
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.DRY_RUN)
+
+    @property
+    def registry_host(self) -> str:
+        return f"localhost:{self.REGISTRY_PORT}"
+
+    @property
+    def registry_volume(self) -> str:
+        return f"{self.REGISTRY_NAME}-data"
+
+    def rows(self) -> list[list[str]]:
+        return [[s.name, self.values[s.name], self.sources[s.name], s.doc] for s in SETTINGS]
+
+
+def load(cli: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Resolve every setting; raise LabError naming the first invalid one."""
+    cli = dict(cli or {})
+    env = os.environ if env is None else env
+    values: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for s in SETTINGS:
+        if s.name in cli:
+            raw, where = cli[s.name], "command line"
+        elif env.get(s.name, "") != "":
+            raw, where = env[s.name], "environment"
+        else:
+            raw = s.default(values) if callable(s.default) else s.default
+            where = "default"
+        try:
+            values[s.name] = s.check(str(raw).strip())
+        except ValueError as exc:
+            raise LabError(f"invalid {s.name}={raw!r} (from {where})",
+                           f"expected {exc}",
+                           f"fix it or unset it to use the default") from None
+        sources[s.name] = where
+    unknown = sorted(set(cli) - set(NAMES))
+    if unknown:
+        raise LabError(f"unknown variable {unknown[0]}",
+                       "it is not one of the lab's settings",
+                       "run `doit config` to list them")
+    return Config(values, sources)

@@ -1,0 +1,49 @@
+"""Flux objects' readiness, decided from their Ready conditions (parsed JSON)."""
+from __future__ import annotations
+
+import time
+
+from tasks import console, kube
+from tasks.errors import LabError
+
+KINDS = ("kustomizations.kustomize.toolkit.fluxcd.io", "helmreleases.helm.toolkit.fluxcd.io",
+         "ocirepositories.source.toolkit.fluxcd.io", "gitrepositories.source.toolkit.fluxcd.io")
+
+
+def objects(t, cfg, quiet: bool = False) -> list[dict]:
+    found = []
+    for kind in KINDS:
+        found += kube.items(kube.get_json(t, cfg, kind, "-A", missing_ok=True, quiet=quiet))
+    return found
+
+
+def not_ready(objs: list[dict]) -> list[tuple[dict, str]]:
+    bad = []
+    for obj in objs:
+        if (obj.get("spec") or {}).get("suspend"):
+            bad.append((obj, "suspended (run `doit flux_resume`)"))
+            continue
+        status, reason, message = kube.condition(obj)
+        if status != "True":
+            bad.append((obj, f"{reason + ': ' if reason else ''}{message}"))
+    return bad
+
+
+def wait_ready(t, cfg, timeout: float = 900, poll: float = 5, expect: int = 1) -> list[dict]:
+    """Wait until every Flux object is Ready; name the one that is not and why on timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        objs = objects(t, cfg, quiet=last is not None)
+        bad = not_ready(objs)
+        if len(objs) >= expect and not bad:
+            return objs
+        summary = "; ".join(f"{kube.ref(o)}: {why}" for o, why in bad) or "no Flux objects yet"
+        if summary != last:
+            console.info(f"waiting: {summary}")
+            last = summary
+        if time.monotonic() > deadline:
+            obj, why = bad[0] if bad else ({}, "no Flux objects found")
+            raise LabError(f"{kube.ref(obj) if obj else 'Flux'} is not Ready after {timeout:.0f}s", why,
+                           "see `doit flux_status` and `doit flux_logs`")
+        time.sleep(poll)

@@ -1,0 +1,150 @@
+"""Glue between the library and doit: configuration from `NAME=value`, actions that
+turn LabError into one line, uptodate callables that ask reality, and the reporter.
+dodo.py only declares tasks with these.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+
+from doit.exceptions import TaskFailed
+from doit.reporter import ConsoleReporter
+
+from tasks import config, console, state
+from tasks.errors import LabError
+from tasks.tools import Tools
+
+_RUNTIME: dict = {}
+
+# doit commands that only read; everything else takes the run lock.
+READ_ONLY_COMMANDS = {"list", "help", "info", "dumpdb", "tabcompletion", "strace"}
+
+
+def _cmdline_vars() -> dict:
+    from doit import doit_cmd
+    return dict(doit_cmd._CMDLINE_VARS or {})
+
+
+def load_config() -> config.Config:
+    """Resolve configuration once, at dodo.py import; an invalid value ends the run here."""
+    try:
+        cfg = config.load(_cmdline_vars())
+    except LabError as exc:
+        console.error(exc.line())
+        sys.exit(2)
+    _RUNTIME["cfg"] = cfg
+    return cfg
+
+
+def doit_config(cfg: config.Config) -> dict:
+    dep_file = state.path("doit.json")
+    argv = sys.argv[1:]
+    command = next((a for a in argv if not a.startswith("-") and "=" not in a), "run")
+    if cfg.dry_run:
+        # A dry run must not record anything as done: work on a throwaway copy.
+        dry = state.path("doit-dry-run.json")
+        if dep_file.exists():
+            shutil.copy(dep_file, dry)
+        else:
+            dry.unlink(missing_ok=True)
+        dep_file = dry
+    elif command not in READ_ONLY_COMMANDS:
+        try:
+            state.take_run_lock("doit " + " ".join(argv))
+        except LabError as exc:
+            console.error(exc.line())
+            sys.exit(1)
+        state.check_doit_db(dep_file.name)
+    return {
+        "default_tasks": ["setup"],
+        "dep_file": str(dep_file),
+        "backend": "json",
+        "verbosity": 2,
+        "reporter": Reporter,
+        "action_string_formatting": "new",
+    }
+
+
+def tools() -> Tools:
+    if "tools" not in _RUNTIME:
+        _RUNTIME["tools"] = Tools(_RUNTIME["cfg"])
+    return _RUNTIME["tools"]
+
+
+def cfg() -> config.Config:
+    return _RUNTIME["cfg"]
+
+
+def action(name: str, doing: str, fn):
+    """A doit python-action running fn(tools, cfg) as one framed step."""
+    def run():
+        try:
+            with console.step(name, doing):
+                result = fn(tools(), cfg())
+        except LabError as exc:
+            console.error(exc.line())
+            return TaskFailed(exc.line())
+        return result if isinstance(result, dict) else {}
+    run.__name__ = f"{name}_action"
+    return run
+
+
+def reality(fn):
+    """An uptodate callable: fn(tools, cfg) -> bool, quietly False when reality can't be read."""
+    def check(task, values):
+        try:
+            return bool(fn(tools(), cfg()))
+        except LabError:
+            return False
+    check.__name__ = fn.__name__
+    return check
+
+
+class Reporter(ConsoleReporter):
+    """Steps print themselves; this adds up-to-date lines and a one-line failure summary."""
+
+    desc = "gitops-lab console"
+
+    def initialize(self, tasks, selected_tasks):
+        self.started = time.monotonic()
+        self.executed: list[str] = []
+
+    def execute_task(self, task):
+        if task.actions and not task.name.startswith("_"):
+            self.executed.append(task.name)
+
+    def skip_uptodate(self, task):
+        if not task.name.startswith("_") and task.actions:
+            console.say(f"· {task.name}: up to date", "dim")
+
+    def add_failure(self, task, fail):
+        if fail.report:
+            self.failures.append({"task": task, "exception": fail})
+
+    def complete_run(self):
+        took = console.seconds(time.monotonic() - self.started)
+        for result in self.failures:
+            fail, task = result["exception"], result["task"]
+            if isinstance(fail, TaskFailed):
+                continue  # the step already printed its one line
+            msg = fail.get_msg().strip()
+            if "UnmetDependency" in type(fail).__name__ or "failed" in msg and "Dependent task" in msg:
+                continue
+            console.error(f"{task.name}: unexpected error (a bug — please report it):\n{msg}")
+        for msg in self.runtime_errors:
+            console.error(msg.strip())
+        if self.failures or self.runtime_errors:
+            names = ", ".join(r["task"].name for r in self.failures)
+            console.error(f"stopped after {took}: {names} failed; fix the cause above and run the same "
+                          "command again (finished steps are not redone)")
+            return
+        rt = _RUNTIME.get("tools")
+        if rt is not None and rt.dry_run:
+            planned = rt.planned
+            console.say(f"\ndry run: {len(planned)} mutating command(s) would run, none ran.", "bold")
+            return
+        if self.executed:
+            console.say(f"\n✓ done in {took} ({', '.join(self.executed)})", "green")
+        else:
+            console.say(f"\n✓ nothing to do ({took}): everything is up to date", "green")

@@ -1,0 +1,121 @@
+"""The app image: built from app/, tagged by the content of its build inputs.
+
+The tag is a hash of exactly the files Docker sends as build context (app/ minus
+what app/.dockerignore excludes), so an edit yields a new tag and Kubernetes
+really rolls out — never `:latest`.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from tasks import console, registry, state, versions
+
+APP_DIR = state.ROOT / "app"
+
+
+def _pattern_regex(pattern: str) -> re.Pattern:
+    # Docker's .dockerignore: Go filepath.Match per path element, plus `**`.
+    out, i = "", 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out, i = out + "(.*/)?", i + 3
+            continue
+        if pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+            continue
+        out += {"*": "[^/]*", "?": "[^/]"}.get(c, re.escape(c) if c != "[" else "[")
+        if c == "[":
+            end = pattern.find("]", i)
+            out = out[:-1] + "[" + pattern[i + 1:end].replace("!", "^", 1) + "]"
+            i = end
+        i += 1
+    return re.compile(out + "(/.*)?")
+
+
+def ignore_rules(app_dir: Path) -> list[tuple[bool, re.Pattern]]:
+    rules = []
+    try:
+        lines = (app_dir / ".dockerignore").read_text().splitlines()
+    except FileNotFoundError:
+        return rules
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pat = line[1:].strip() if negate else line
+        pat = pat.strip("/").removeprefix("./")
+        rules.append((negate, _pattern_regex(pat)))
+    return rules
+
+
+def excluded(rel: str, rules) -> bool:
+    out = False
+    for negate, rx in rules:
+        if rx.fullmatch(rel):
+            out = not negate
+    return out
+
+
+def build_inputs(app_dir: Path = APP_DIR) -> list[Path]:
+    """Every file of the build context, sorted. Dockerfile is always an input."""
+    rules = ignore_rules(app_dir)
+    files = []
+    for path in sorted(p for p in app_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(app_dir).as_posix()
+        if rel in ("Dockerfile", ".dockerignore") or not excluded(rel, rules):
+            files.append(path)
+    return files
+
+
+def content_tag(app_dir: Path = APP_DIR) -> str:
+    digest = hashlib.sha256()
+    for path in build_inputs(app_dir):
+        digest.update(path.relative_to(app_dir).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:12]
+
+
+def image_ref(cfg, tag: str | None = None) -> str:
+    return f"{cfg.registry_host}/{versions.APP_IMAGE_NAME}:{tag or content_tag()}"
+
+
+def built_locally(t, ref: str) -> bool:
+    return t.probe("docker", "image", "inspect", "-f", "{{.Id}}", ref, check=False).ok
+
+
+def pushed(cfg, tag: str | None = None) -> bool:
+    return registry.has_manifest(cfg, versions.APP_IMAGE_NAME, tag or content_tag()) is not None
+
+
+def is_built(t, cfg) -> bool:
+    tag = content_tag()
+    return pushed(cfg, tag) or built_locally(t, image_ref(cfg, tag))
+
+
+def build(t, cfg) -> dict:
+    tag = content_tag()
+    ref = image_ref(cfg, tag)
+    if pushed(cfg, tag) or built_locally(t, ref):
+        console.info(f"{ref} already built")
+        return {"tag": tag}
+    revision = state.git_revision()
+    t.mutate("docker", "build", "-t", ref,
+             "--label", f"org.opencontainers.image.revision={revision}",
+             "--label", f"org.opencontainers.image.version={tag}",
+             "--build-arg", f"REVISION={revision}", "--build-arg", f"VERSION={tag}",
+             "-f", str(APP_DIR / "Dockerfile"), str(APP_DIR), timeout=900)
+    return {"tag": tag}
+
+
+def push(t, cfg) -> dict:
+    tag = content_tag()
+    ref = image_ref(cfg, tag)
+    if pushed(cfg, tag):
+        console.info(f"{ref} already in the registry")
+    else:
+        t.mutate("docker", "push", ref, timeout=600)
+    return {"image": ref}

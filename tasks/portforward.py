@@ -1,0 +1,87 @@
+"""kubectl port-forwards that always end: recorded in the state directory, stopped on
+exit, error or Ctrl-C, and cleaned up after a killed run by `hpa_stop`/`teardown`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from contextlib import contextmanager
+
+from tasks import console, kube, state
+from tasks.errors import LabError
+from tasks.tools import stop_process
+
+PIDS = "portforwards"
+
+
+def _records_dir():
+    path = state.path(PIDS)
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_port_forward(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"port-forward" in f.read()
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (macOS): trust the record
+        return True
+
+
+@contextmanager
+def forward(t, cfg, namespace: str, target: str = "svc/app", remote: int = 8000, wait: float = 30):
+    """Yield the base URL of a port-forward on a free local port chosen by kubectl."""
+    log = _records_dir() / f"{namespace}-{target.replace('/', '-')}-{os.getpid()}.log"
+    proc = t.background("kubectl", *kube.kubectl_args(cfg, "-n", namespace, "port-forward", target,
+                                                        f":{remote}", "--address", "127.0.0.1"), log=str(log))
+    record = _records_dir() / f"{proc.pid}.pid"
+    record.write_text(f"{namespace} {target}\n")
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            text = log.read_text() if log.exists() else ""
+            found = re.search(r"Forwarding from 127\.0\.0\.1:(\d+)", text)
+            if found:
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise LabError(f"port-forward to {target} in {namespace} did not start",
+                               text.strip().splitlines()[-1] if text.strip() else "kubectl printed nothing",
+                               f"check `kubectl -n {namespace} get pods`; is the app running?")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{found.group(1)}"
+    finally:
+        stop_process(proc)
+        record.unlink(missing_ok=True)
+        log.unlink(missing_ok=True)
+
+
+def stop_leftovers() -> int:
+    """End port-forwards left by a killed run. Returns how many were ended."""
+    ended = 0
+    for record in sorted(_records_dir().glob("*.pid")):
+        pid = int(record.stem)
+        if _alive(pid) and _is_port_forward(pid):
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+            ended += 1
+            console.info(f"ended port-forward pid {pid} ({record.read_text().strip()})")
+        record.unlink(missing_ok=True)
+    for log in _records_dir().glob("*.log"):
+        log.unlink(missing_ok=True)
+    return ended

@@ -1,0 +1,66 @@
+"""Checks before anything changes: binaries and versions, Docker, the registry port."""
+from __future__ import annotations
+
+import socket
+import sys
+
+from tasks import console, registry
+from tasks.errors import LabError
+
+TOOLS = ("docker", "kind", "kubectl", "flux")
+
+
+def check_binaries(t) -> dict[str, str]:
+    found = {}
+    for tool in TOOLS:
+        found[tool] = t.check_version(tool)
+    return found
+
+
+def check_docker_daemon(t) -> str:
+    res = t.probe("docker", "version", "--format", "{{.Server.Version}}", check=False, timeout=30)
+    if not res.ok or not res.out.strip():
+        why = (res.err.strip().splitlines() or ["no answer"])[-1]
+        raise LabError("the Docker daemon is not reachable", why,
+                       "start Docker Desktop (macOS) or the docker service (`sudo systemctl start docker`), "
+                       "then run again")
+    return res.out.strip()
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def port_busy_error(port: int) -> LabError:
+    hint = f"free it, or pick another port: `doit setup REGISTRY_PORT={port + 1 if port < 65535 else 5001}`"
+    if sys.platform == "darwin" or port in (5000, 7000):
+        hint += ("; on macOS, AirPlay Receiver holds ports 5000 and 7000 (System Settings → General → "
+                 "AirDrop & Handoff → AirPlay Receiver)")
+    return LabError(f"port {port} on 127.0.0.1 is already in use by another process",
+                    "the local registry publishes its API there", hint)
+
+
+def check_registry_port(t, cfg) -> str:
+    if registry.status(t, cfg) == "running" and registry.published_port(t, cfg) == cfg.registry_port:
+        return f"published by {cfg.REGISTRY_NAME}"
+    if not port_is_free(cfg.registry_port):
+        raise port_busy_error(cfg.registry_port)
+    return "free"
+
+
+def run(t, cfg) -> None:
+    found = check_binaries(t)
+    console.info("tools: " + ", ".join(f"{k} {v}" for k, v in found.items()))
+    console.info(f"docker daemon: {check_docker_daemon(t)}")
+    console.info(f"registry port {cfg.REGISTRY_PORT}: {check_registry_port(t, cfg)}")
+
+
+def check_deps(t, cfg) -> None:
+    found = check_binaries(t)
+    console.info("tools: " + ", ".join(f"{k} {v}" for k, v in found.items()))
+    console.info(f"docker daemon: {check_docker_daemon(t)}")

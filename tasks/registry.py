@@ -1,0 +1,131 @@
+"""The local OCI registry container (kind's local-registry recipe).
+
+absent → created, bound to 127.0.0.1 only; stopped → started; running → untouched.
+Its image data lives in a named volume, so recreating the container keeps images.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import requests
+
+from tasks import console
+from tasks.errors import LabError
+
+CONTAINER_PORT = 5000
+
+
+def status(t, cfg) -> str:
+    """'running', 'stopped' or 'absent'."""
+    res = t.probe("docker", "inspect", "-f", "{{.State.Running}}", cfg.REGISTRY_NAME, check=False)
+    if res.ok:
+        return "running" if res.out.strip() == "true" else "stopped"
+    if "No such" in res.err:
+        return "absent"
+    raise LabError(f"`docker inspect {cfg.REGISTRY_NAME}` failed", res.err.strip()[-200:],
+                   "is Docker running? try `docker info`")
+
+
+def published_port(t, cfg) -> int | None:
+    """The host port our registry container publishes for 5000/tcp, if any."""
+    res = t.probe("docker", "inspect", "-f", "{{json .HostConfig.PortBindings}}", cfg.REGISTRY_NAME,
+                  check=False)
+    if not res.ok:
+        return None
+    try:
+        bindings = json.loads(res.out or "null") or {}
+        return int(bindings[f"{CONTAINER_PORT}/tcp"][0]["HostPort"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def container_id(t, cfg) -> str:
+    return t.probe("docker", "inspect", "-f", "{{.Id}}", cfg.REGISTRY_NAME).out.strip()
+
+
+def check_port_matches(t, cfg) -> None:
+    port = published_port(t, cfg)
+    if port is not None and port != cfg.registry_port:
+        raise LabError(f"registry container {cfg.REGISTRY_NAME} publishes port {port}, not REGISTRY_PORT={cfg.REGISTRY_PORT}",
+                       "a container's published ports can't change",
+                       f"set REGISTRY_PORT={port}, or remove it with `doit stop_docker_registry` and run again")
+
+
+def is_ready(t, cfg) -> bool:
+    """Up to date when our container runs and publishes the configured port."""
+    return status(t, cfg) == "running" and published_port(t, cfg) == cfg.registry_port
+
+
+def api_url(cfg, path: str = "") -> str:
+    return f"http://127.0.0.1:{cfg.REGISTRY_PORT}/v2/{path}"
+
+
+def wait_until_serving(cfg, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(api_url(cfg), timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise LabError(f"the registry on 127.0.0.1:{cfg.REGISTRY_PORT} did not answer within {timeout:.0f}s",
+                           "the container runs but its HTTP API is not up",
+                           f"look at `docker logs {cfg.REGISTRY_NAME}`")
+        time.sleep(0.3)
+
+
+def has_manifest(cfg, repo: str, ref: str) -> str | None:
+    """The digest of repo:ref in the local registry, or None. Read-only HTTP."""
+    accept = ", ".join([
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    ])
+    try:
+        res = requests.head(api_url(cfg, f"{repo}/manifests/{ref}"), headers={"Accept": accept}, timeout=5)
+    except requests.RequestException:
+        return None
+    if res.status_code != 200:
+        return None
+    return res.headers.get("Docker-Content-Digest", "present")
+
+
+def ensure(t, cfg) -> dict:
+    state = status(t, cfg)
+    if state == "running":
+        check_port_matches(t, cfg)
+        console.info(f"registry {cfg.REGISTRY_NAME} already running on 127.0.0.1:{cfg.REGISTRY_PORT}")
+    elif state == "stopped":
+        check_port_matches(t, cfg)
+        t.mutate("docker", "start", cfg.REGISTRY_NAME, timeout=60)
+    else:
+        t.mutate("docker", "run", "-d", "--restart=always",
+                 "-p", f"127.0.0.1:{cfg.REGISTRY_PORT}:{CONTAINER_PORT}",
+                 "--network", "bridge", "--name", cfg.REGISTRY_NAME,
+                 "-v", f"{cfg.registry_volume}:/var/lib/registry",
+                 cfg.REGISTRY_IMAGE, timeout=300)
+    if t.dry_run and state != "running":
+        return {"registry_id": "dry-run"}
+    wait_until_serving(cfg)
+    return {"registry_id": container_id(t, cfg)}
+
+
+def remove(t, cfg, purge: bool = False) -> None:
+    if status(t, cfg) != "absent":
+        t.mutate("docker", "rm", "-f", cfg.REGISTRY_NAME, timeout=60)
+    else:
+        console.info(f"registry {cfg.REGISTRY_NAME}: nothing to remove")
+    if purge:
+        vols = t.probe("docker", "volume", "ls", "-q").out.split()
+        if cfg.registry_volume in vols:
+            t.mutate("docker", "volume", "rm", cfg.registry_volume, timeout=60)
+
+
+def stop(t, cfg) -> None:
+    if status(t, cfg) == "running":
+        t.mutate("docker", "stop", cfg.REGISTRY_NAME, timeout=60)
+    else:
+        console.info(f"registry {cfg.REGISTRY_NAME} is not running")

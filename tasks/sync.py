@@ -1,0 +1,128 @@
+"""GitOps sync: flux-cd/ published as an OCI artifact to the local registry and
+pulled by an in-cluster OCIRepository — no GitHub account, no deploy key, no git push.
+
+The image reference reaches the manifests through Flux post-build substitution
+from the ConfigMap flux-system/lab-vars, so no tracked file is edited.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+from tasks import console, flux_status, image, kube, registry, state
+from tasks.errors import LabError
+
+GITOPS_DIR = state.ROOT / "flux-cd"
+ARTIFACT = "lab-gitops"
+VARS = "lab-vars"
+ENVIRONMENTS = ("dev", "staging", "production")
+FLUX_KUSTOMIZATIONS = ("infrastructure",) + tuple(f"apps-{env}" for env in ENVIRONMENTS)
+
+
+def gitops_files() -> list[Path]:
+    return sorted(p for p in GITOPS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def content_digest() -> str:
+    digest = hashlib.sha256()
+    for path in gitops_files():
+        digest.update(path.relative_to(GITOPS_DIR).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def artifact_url(cfg, tag: str) -> str:
+    return f"oci://{cfg.registry_host}/{ARTIFACT}:{tag}"
+
+
+def source_url() -> str:
+    try:
+        url = subprocess.run(["git", "config", "--get", "remote.origin.url"], cwd=state.ROOT,
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        url = ""
+    return url or state.ROOT.as_uri()
+
+
+def vars_configmap(cfg, image_ref: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": VARS, "namespace": "flux-system",
+                         "labels": {"app.kubernetes.io/managed-by": "gitops-lab"}},
+            "data": {"APP_IMAGE": image_ref}}
+
+
+def write_vars(t, cfg, image_ref: str) -> None:
+    have = kube.get_json(t, cfg, "configmap", VARS, "-n", "flux-system", missing_ok=True)
+    want = vars_configmap(cfg, image_ref)
+    if have and have.get("data") == want["data"]:
+        return
+    t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=json.dumps(want), timeout=60)
+
+
+def publish(t, cfg) -> str:
+    """Push flux-cd/ unless the registry already serves this content as `latest`."""
+    full = content_digest()
+    tag = full[:12]
+    have = registry.has_manifest(cfg, ARTIFACT, tag)
+    if have and registry.has_manifest(cfg, ARTIFACT, "latest") == have:
+        console.info(f"artifact {ARTIFACT}:{tag} already published as latest")
+        return have
+    t.mutate("flux", "push", "artifact", artifact_url(cfg, tag), f"--path={GITOPS_DIR}",
+             f"--source={source_url()}", f"--revision=local@sha256:{full}", timeout=300)
+    t.mutate("flux", "tag", "artifact", artifact_url(cfg, tag), "--tag", "latest", timeout=120)
+    return registry.has_manifest(cfg, ARTIFACT, tag) or "dry-run"
+
+
+def bootstrap_dir(cfg) -> Path:
+    return GITOPS_DIR / "bootstrap" / cfg.GITOPS_SOURCE
+
+
+def apply_bootstrap(t, cfg) -> None:
+    if cfg.GITOPS_SOURCE == "git" and not (cfg.GITHUB_USER and cfg.GITHUB_REPO):
+        raise LabError("GITOPS_SOURCE=git needs GITHUB_USER and GITHUB_REPO",
+                       "Flux pulls the manifests from that repository",
+                       "set both (e.g. `doit setup GITOPS_SOURCE=git GITHUB_USER=me GITHUB_REPO=lab`) "
+                       "or use the default GITOPS_SOURCE=oci")
+    if cfg.GITOPS_SOURCE == "git":
+        rendered = t.probe("kubectl", "kustomize", str(bootstrap_dir(cfg)), timeout=60).out
+        rendered = (rendered.replace("${GITHUB_USER}", cfg.GITHUB_USER)
+                    .replace("${GITHUB_REPO}", cfg.GITHUB_REPO).replace("${GIT_BRANCH}", cfg.GIT_BRANCH))
+        t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=rendered, timeout=120)
+    else:
+        t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-k", str(bootstrap_dir(cfg))), timeout=120)
+
+
+def reconcile(t, cfg) -> None:
+    ctx = ("--context", cfg.KUBE_CONTEXT)
+    kind = "oci" if cfg.GITOPS_SOURCE == "oci" else "git"
+    t.mutate("flux", "reconcile", "source", kind, ARTIFACT, "-n", "flux-system", *ctx, "--timeout=3m",
+             timeout=240)
+    for name in FLUX_KUSTOMIZATIONS:
+        # The infrastructure's first install (kube-prometheus-stack) takes minutes.
+        t.mutate("flux", "reconcile", "kustomization", name, "-n", "flux-system", *ctx,
+                 "--timeout=15m" if name == "infrastructure" else "--timeout=5m", timeout=1000)
+
+
+def is_ready(t, cfg) -> bool:
+    """Reality: our source and every Flux Kustomization exist in the cluster."""
+    doc = kube.get_json(t, cfg, "kustomizations.kustomize.toolkit.fluxcd.io", "-n", "flux-system",
+                        missing_ok=True)
+    names = {o["metadata"]["name"] for o in kube.items(doc)}
+    if not set(FLUX_KUSTOMIZATIONS) <= names:
+        return False
+    kind = "ocirepositories" if cfg.GITOPS_SOURCE == "oci" else "gitrepositories"
+    return kube.get_json(t, cfg, f"{kind}.source.toolkit.fluxcd.io", ARTIFACT, "-n", "flux-system",
+                         missing_ok=True) is not None
+
+
+def ensure(t, cfg) -> dict:
+    ref = image.image_ref(cfg)
+    write_vars(t, cfg, ref)
+    digest = publish(t, cfg) if cfg.GITOPS_SOURCE == "oci" else "git"
+    apply_bootstrap(t, cfg)
+    reconcile(t, cfg)
+    if not t.dry_run:
+        flux_status.wait_ready(t, cfg, timeout=900, expect=len(FLUX_KUSTOMIZATIONS))
+    return {"artifact": digest, "image": ref}

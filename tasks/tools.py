@@ -1,0 +1,205 @@
+"""The one place that builds and runs every external command (kind, kubectl, flux, docker).
+
+- Binaries are resolved lazily (importing tasks must work where they are absent) and
+  can be overridden with KIND, KUBECTL, FLUX, DOCKER, as in the original Makefile.
+- `probe()` runs read-only commands; `mutate()` runs commands that change something.
+  With DRY_RUN=1, `mutate()` prints the command and runs nothing.
+- Every command is echoed (dim) before it runs, with its duration after. Failures
+  become one LabError: the command, its exit code, the last lines of its stderr.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from plumbum import local
+from plumbum.commands.processes import CommandNotFound, ProcessExecutionError, ProcessTimedOut
+
+from tasks import console, versions
+from tasks.errors import LabError
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    setting: str  # config variable overriding the binary
+    min_version: str
+    install_url: str
+    version_args: tuple[str, ...]
+    version_pattern: str
+
+
+SPECS = {
+    "kind": ToolSpec("kind", "KIND", versions.KIND_MIN_VERSION,
+                     "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+                     ("version",), r"v(\d+\.\d+\.\d+)"),
+    "kubectl": ToolSpec("kubectl", "KUBECTL", versions.KUBECTL_MIN_VERSION,
+                        "https://kubernetes.io/docs/tasks/tools/",
+                        ("version", "--client", "-o", "json"), r'"gitVersion":\s*"v(\d+\.\d+\.\d+)'),
+    "flux": ToolSpec("flux", "FLUX", versions.FLUX_MIN_VERSION,
+                     "https://fluxcd.io/flux/installation/#install-the-flux-cli",
+                     ("version", "--client"), r"v?(\d+\.\d+\.\d+)"),
+    "docker": ToolSpec("docker", "DOCKER", "20.10.0",
+                       "https://docs.docker.com/get-docker/",
+                       ("--version",), r"(\d+\.\d+\.\d+)"),
+}
+
+
+class Secret(str):
+    """An argument that is passed to the command but echoed as ***."""
+
+
+@dataclass
+class Result:
+    rc: int
+    out: str
+    err: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split(".")[:3])
+
+
+def shown(args) -> str:
+    return " ".join("***" if isinstance(a, Secret) else shlex.quote(str(a)) for a in args)
+
+
+def tail(text: str, lines: int = 6) -> str:
+    kept = [ln for ln in text.strip().splitlines() if ln.strip()][-lines:]
+    return " | ".join(kept)
+
+
+class Tools:
+    """Binds each tool once per run and runs commands through it."""
+
+    def __init__(self, cfg, *, echo: bool = True):
+        self.cfg = cfg
+        self.echo = echo
+        self.dry_run = cfg.dry_run
+        self.planned: list[str] = []  # mutating commands skipped by DRY_RUN
+        self._bound: dict = {}
+
+    # -- binaries ----------------------------------------------------------------
+    def binary(self, tool: str):
+        if tool not in self._bound:
+            spec = SPECS[tool]
+            path = getattr(self.cfg, spec.setting)
+            try:
+                self._bound[tool] = local[path]
+            except CommandNotFound:
+                raise LabError(
+                    f"{tool} not found (looked for {path!r} on PATH)",
+                    f"the lab needs {tool} >= {spec.min_version}",
+                    f"install it: {spec.install_url} (or set {spec.setting}=/path/to/{tool})",
+                ) from None
+        return self._bound[tool]
+
+    def check_version(self, tool: str) -> str:
+        spec = SPECS[tool]
+        res = self.probe(tool, *spec.version_args, timeout=20)
+        found = re.search(spec.version_pattern, res.out)
+        if not found:
+            raise LabError(f"could not read the version of {tool}", f"it printed {res.out.strip()[:80]!r}",
+                           f"reinstall it: {spec.install_url}")
+        have = found.group(1)
+        if version_tuple(have) < version_tuple(spec.min_version):
+            raise LabError(f"{tool} {have} is too old", f"the lab needs {tool} >= {spec.min_version}",
+                           f"upgrade it: {spec.install_url}")
+        return have
+
+    # -- running ------------------------------------------------------------------
+    def probe(self, tool: str, *args, timeout: float = 60, stdin: str | None = None,
+              check: bool = True, quiet: bool = False) -> Result:
+        """A read-only command: runs even in a dry run."""
+        return self._run(tool, args, timeout, stdin, check, quiet)
+
+    def mutate(self, tool: str, *args, timeout: float = 300, stdin: str | None = None,
+               check: bool = True) -> Result:
+        """A command that changes something: printed, not run, in a dry run."""
+        if self.dry_run:
+            line = f"{tool} {shown(args)}"
+            self.planned.append(line)
+            console.say(f"  would run: $ {line}", "yellow")
+            return Result(0, "", "")
+        return self._run(tool, args, timeout, stdin, check, False)
+
+    def _run(self, tool, args, timeout, stdin, check, quiet) -> Result:
+        cmd = self.binary(tool)[tuple(str(a) for a in args)]
+        if stdin is not None:
+            cmd = cmd << stdin
+        line = f"{tool} {shown(args)}"
+        show = self.echo and not quiet
+        if show:
+            print(console.style(f"  $ {line}", "dim"), end="", flush=True)
+        started = time.monotonic()
+        try:
+            rc, out, err = cmd.run(retcode=None, timeout=timeout)
+        except ProcessTimedOut:
+            if show:
+                print(flush=True)
+            raise LabError(f"`{line}` did not finish within {timeout:.0f}s",
+                           "the command hung or the cluster is overloaded",
+                           "check Docker's resources and run the task again") from None
+        except ProcessExecutionError as exc:  # e.g. killed by a signal
+            rc, out, err = exc.retcode, exc.stdout, exc.stderr
+        if show:
+            print(console.style(f" ({console.seconds(time.monotonic() - started)})", "dim"), flush=True)
+        res = Result(rc if rc is not None else -1, out or "", err or "")
+        if check and not res.ok:
+            raise LabError(f"`{line}` failed with exit code {res.rc}",
+                           tail(res.err or res.out) or "it printed nothing")
+        return res
+
+    def background(self, tool: str, *args, log: str) -> subprocess.Popen:
+        """Start a long-running command (port-forward) writing to `log`; the caller ends it.
+
+        Output goes to a file, not a pipe: nobody drains a pipe during a load test, and
+        a full pipe would freeze the command.
+        """
+        binary = str(self.binary(tool).executable)
+        if self.echo:
+            console.say(f"  $ {tool} {shown(args)} &", "dim")
+        with open(log, "w") as out:
+            return subprocess.Popen([binary, *map(str, args)], stdout=out, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+
+    def interactive(self, tool: str, *args) -> int:
+        """Hand the terminal to the command (debug shells). Nothing is captured."""
+        from plumbum import FG
+        line = f"{tool} {shown(args)}"
+        if self.dry_run:
+            self.planned.append(line)
+            console.say(f"  would run: $ {line}", "yellow")
+            return 0
+        console.say(f"  $ {line}", "dim")
+        try:
+            self.binary(tool)[tuple(map(str, args))] & FG
+        except ProcessExecutionError as exc:
+            return exc.retcode or 1
+        return 0
+
+
+def stop_process(proc: subprocess.Popen, grace: float = 5) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=grace)
+    except ProcessLookupError:
+        pass
+
+
+def is_tty() -> bool:
+    return sys.stdout.isatty()

@@ -1,0 +1,16 @@
+"""`doit validate`: the offline proof of flux-cd/ and kind-three-node.yaml."""
+from __future__ import annotations
+
+from tasks import console, state
+from tasks.errors import LabError
+
+
+def run(t, cfg) -> None:
+    from tasks import validate  # needs kubernetes-validate; loaded only when asked
+    problems = validate.validate(state.ROOT)
+    for line in problems:
+        console.error(line)
+    if problems:
+        raise LabError(f"{len(problems)} problem(s) in flux-cd/ or the kind config", "listed above",
+                       "fix them before Flux applies them")
+    console.ok("flux-cd/ and kind-three-node.yaml are valid")

@@ -1,0 +1,96 @@
+"""Is the lab what `doit setup` promised? Flux Ready, the right image everywhere,
+pods on workers only, the app answering through a port-forward."""
+from __future__ import annotations
+
+import time
+
+import requests
+
+from tasks import console, flux_status, image, kube, portforward, sync
+from tasks.errors import LabError
+
+WORKER_LABEL = "gitops-lab/tier"
+
+
+def worker_nodes(t, cfg) -> set[str]:
+    nodes = kube.items(kube.get_json(t, cfg, "nodes"))
+    return {n["metadata"]["name"] for n in nodes
+            if n["metadata"].get("labels", {}).get(WORKER_LABEL) == "worker"}
+
+
+def check_http(base: str, readiness_wait: float = 60) -> dict[str, int]:
+    codes = {}
+    for path in ("/healthz", "/readyz", "/metrics"):
+        deadline = time.monotonic() + (readiness_wait if path == "/readyz" else 10)
+        while True:
+            try:
+                res = requests.get(base + path, timeout=5)
+                codes[path] = res.status_code
+                if res.status_code == 200:
+                    if path == "/metrics" and "http_requests_total" not in res.text:
+                        raise LabError("/metrics answers without http_requests_total",
+                                       "the app's metrics are missing", "check app/server.py")
+                    break
+            except requests.RequestException as exc:
+                codes[path] = 0
+                last = str(exc)
+            if time.monotonic() > deadline:
+                raise LabError(f"{path} did not answer 200 through the port-forward (got {codes[path] or last})",
+                               "the app is not serving", "look at `kubectl logs deploy/app`")
+            time.sleep(1)
+    return codes
+
+
+def check_environment(t, cfg, env: str, workers: set[str], expected: str) -> list[str]:
+    dep = kube.get_json(t, cfg, "deployment", "app", "-n", env, missing_ok=True)
+    if not dep:
+        raise LabError(f"no Deployment app in {env}", "Flux has not applied the app there",
+                       "run `doit flux_status`, then `doit sync`")
+    running = dep["spec"]["template"]["spec"]["containers"][0]["image"]
+    if running != expected:
+        raise LabError(f"{env} runs {running}, expected {expected}", "the last sync did not reach it",
+                       "run `doit sync` (or `doit deploy_via_flux`)")
+    t.probe("kubectl", *kube.kubectl_args(cfg, "-n", env, "rollout", "status", "deployment/app",
+                                          "--timeout=300s"), timeout=320)
+    pods = kube.items(kube.get_json(t, cfg, "pods", "-n", env, "-l", "app.kubernetes.io/name=app"))
+    pods = [p for p in pods if p.get("status", {}).get("phase") == "Running"]
+    strays = [p["metadata"]["name"] for p in pods if p["spec"].get("nodeName") not in workers]
+    if strays:
+        raise LabError(f"app pods {', '.join(strays)} in {env} run outside the worker nodes",
+                       "the Deployment's node affinity is not applied", "check flux-cd/apps/base/deployment.yaml")
+    with portforward.forward(t, cfg, env) as base:
+        check_http(base)
+    status = dep.get("status", {})
+    nodes = sorted({p["spec"].get("nodeName", "?") for p in pods})
+    return [env, f"{status.get('readyReplicas', 0)}/{status.get('replicas', 0)}",
+            running.rsplit(":", 1)[-1], ", ".join(nodes), "200 200 200"]
+
+
+def run(t, cfg) -> dict:
+    if t.dry_run:
+        console.info("dry run: nothing to verify")
+        return {"verified": "dry-run"}
+    bad = flux_status.not_ready(flux_status.objects(t, cfg))
+    if bad:
+        obj, why = bad[0]
+        raise LabError(f"{kube.ref(obj)} is not Ready", why, "see `doit flux_status` and `doit flux_logs`")
+    workers = worker_nodes(t, cfg)
+    if not workers:
+        raise LabError("no node carries gitops-lab/tier=worker", "kind-three-node.yaml labels the workers",
+                       "run `doit recreate_cluster`")
+    expected = image.image_ref(cfg)
+    rows = [check_environment(t, cfg, env, workers, expected) for env in sync.ENVIRONMENTS]
+    print()
+    console.print_table(["ENV", "READY", "IMAGE TAG", "NODES", "/healthz /readyz /metrics"], rows)
+    return {"verified": expected}
+
+
+NEXT_STEPS = """
+Next:
+  doit hpa_demo            load the app in dev and watch the HPA scale
+  doit cluster_status      nodes and app Deployments per environment
+  doit flux_status         Flux sources, Kustomizations and HelmReleases
+  kubectl -n dev port-forward svc/app 8000:8000   then open http://localhost:8000/work
+  edit app/server.py, then `doit setup` again: only build, push, sync and verify re-run
+  inv teardown             delete the cluster and the registry
+"""

@@ -1,0 +1,36 @@
+"""Every pinned version the lab uses, in one place.
+
+Manifests that cannot import Python (flux-cd/, hack/) repeat a few of these
+values; tests/test_versions_pinned.py fails the moment they drift apart.
+"""
+
+# --- command-line tools -----------------------------------------------------
+# Minimum versions we accept on the user's PATH, and the versions CI installs.
+KIND_MIN_VERSION = "0.27.0"  # first release whose node images ship containerd 2.x
+KIND_VERSION = "0.32.0"
+FLUX_MIN_VERSION = "2.8.0"  # serves source/kustomize v1 and helm v2 APIs only
+FLUX_VERSION = "2.9.4"
+KUBECTL_MIN_VERSION = "1.31.0"  # needs kustomize v5
+KUBECTL_VERSION = "1.36.1"
+
+# --- cluster ------------------------------------------------------------------
+# Flux 2.8/2.9 `flux check --pre` wants Kubernetes >= 1.33.
+K8S_VERSION = "v1.36.1"
+KIND_NODE_IMAGE_REPO = "kindest/node"
+K8S_MIN_VERSION_FOR_FLUX = "1.33.0"
+
+# --- in-cluster components ----------------------------------------------------
+METRICS_SERVER_VERSION = "v0.9.0"  # needs Kubernetes 1.34+
+KUBE_PROMETHEUS_STACK_CHART = "88.5.3"
+
+# --- images -------------------------------------------------------------------
+REGISTRY_IMAGE = "registry:3"
+# Interactive debug shells (debug_container, debug_app, debug_monitoring).
+DEBUG_IMAGE = "nicolaka/netshoot:v0.13"
+# Non-interactive probes (debug_metrics): small, has curl.
+CURL_IMAGE = "curlimages/curl:8.10.1"
+
+# --- app ----------------------------------------------------------------------
+APP_IMAGE_NAME = "lab-app"
+APP_UID = 10001
+APP_GID = 10001
