@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import signal
@@ -94,6 +95,8 @@ class Tools:
             spec = SPECS[tool]
             path = getattr(self.cfg, spec.setting)
             try:
+                if os.sep in path and not os.access(path, os.X_OK):
+                    raise CommandNotFound(path, [])
                 self._bound[tool] = local[path]
             except CommandNotFound:
                 raise LabError(

@@ -1,0 +1,63 @@
+"""Configuration: names, precedence, derived defaults, refusal of bad values."""
+import pytest
+
+from tasks import config, versions
+from tasks.errors import LabError
+
+MAKEFILE_VARS = ["CLUSTER_NAME", "K8S_VERSION", "KIND_NODE_IMAGE", "KUBE_CONTEXT", "CREATE_WAIT", "KIND_CONFIG",
+                 "HPA_DURATION", "HPA_CONCURRENCY", "HPA_PAUSE", "HPA_NAMESPACE", "GITHUB_USER", "GITHUB_REPO"]
+
+
+def test_every_makefile_variable_is_a_setting():
+    assert set(MAKEFILE_VARS) <= set(config.NAMES)
+
+
+def test_defaults_work_together():
+    cfg = config.load({}, {})
+    assert cfg.REGISTRY_PORT == "5001"  # kind's advice; 5000 is AirPlay on macOS
+    assert cfg.KIND_NODE_IMAGE == f"kindest/node:{versions.K8S_VERSION}"
+    assert cfg.KUBE_CONTEXT == "kind-gitops-lab"
+    assert cfg.FLUX_VERSION == versions.FLUX_VERSION
+    major, minor = (int(x) for x in versions.K8S_VERSION.lstrip("v").split(".")[:2])
+    assert (major, minor) >= (1, 33)  # flux check --pre
+    assert not cfg.KIND_NODE_IMAGE.endswith(":latest")
+
+
+def test_precedence_cli_over_env_over_default():
+    cfg = config.load({"CLUSTER_NAME": "from-cli"}, {"CLUSTER_NAME": "from-env", "REGISTRY_PORT": "5055"})
+    assert cfg.CLUSTER_NAME == "from-cli" and cfg.sources["CLUSTER_NAME"] == "command line"
+    assert cfg.REGISTRY_PORT == "5055" and cfg.sources["REGISTRY_PORT"] == "environment"
+    assert cfg.sources["K8S_VERSION"] == "default"
+    # derived defaults follow the values they derive from
+    assert cfg.KUBE_CONTEXT == "kind-from-cli"
+
+
+@pytest.mark.parametrize("name,value,fragment", [
+    ("CLUSTER_NAME", "My_Cluster", "lowercase"),
+    ("CLUSTER_NAME", "-lead", "lowercase"),
+    ("REGISTRY_PORT", "abc", "1 to 65535"),
+    ("REGISTRY_PORT", "0", "1 to 65535"),
+    ("REGISTRY_PORT", "65536", "1 to 65535"),
+    ("HPA_DURATION", "ten", "seconds"),
+    ("HPA_CONCURRENCY", "0", "at least 1"),
+    ("CREATE_WAIT", "soon", "duration"),
+    ("GITOPS_SOURCE", "svn", "oci, git"),
+    ("K8S_VERSION", "v1.29.2", "1.33"),
+    ("KIND_NODE_IMAGE", "kindest/node:latest", "not :latest"),
+    ("HPA_NAMESPACE", "qa", "dev, staging, production"),
+])
+def test_invalid_values_are_refused_with_one_line(name, value, fragment):
+    with pytest.raises(LabError) as err:
+        config.load({name: value}, {})
+    line = err.value.line()
+    assert "\n" not in line
+    assert name in line and repr(value) in line and fragment in line
+
+
+def test_unknown_command_line_variable_is_refused():
+    with pytest.raises(LabError, match="unknown variable CLUSTERNAME"):
+        config.load({"CLUSTERNAME": "x"}, {})
+
+
+def test_empty_environment_value_means_default():
+    assert config.load({}, {"REGISTRY_PORT": ""}).REGISTRY_PORT == "5001"

@@ -1,0 +1,78 @@
+"""The tool wrapper: lazy binaries, clear errors, timeouts, dry run, secrets."""
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from tasks import config, tools
+from tasks.errors import LabError
+
+
+def script(dirpath, name, body):
+    path = dirpath / name
+    path.write_text(f"#!{sys.executable}\n{body}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(path)
+
+
+def make(tmp_path, **settings):
+    return tools.Tools(config.load(settings, {}), echo=False)
+
+
+def test_import_works_without_binaries(tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", "import tasks.tools, tasks.config; print('ok')"],
+                         env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(
+                             os.path.dirname(os.path.abspath(__file__)))))
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_missing_binary_names_it_with_version_and_install_page(tmp_path):
+    t = make(tmp_path, KIND=str(tmp_path / "nope"))
+    with pytest.raises(LabError) as err:
+        t.probe("kind", "version")
+    line = err.value.line()
+    assert "kind not found" in line and ">= 0.27.0" in line and "kind.sigs.k8s.io" in line
+
+
+def test_too_old_version_is_refused(tmp_path):
+    kind = script(tmp_path, "kind", "print('kind v0.20.0 go1.20 linux/amd64')")
+    with pytest.raises(LabError, match="kind 0.20.0 is too old"):
+        make(tmp_path, KIND=kind).check_version("kind")
+
+
+def test_failure_carries_command_exit_code_and_stderr_tail(tmp_path):
+    kind = script(tmp_path, "kind", "import sys\nsys.stderr.write('\\n'.join(f'line {i}' for i in range(20)))\n"
+                                    "sys.exit(3)")
+    with pytest.raises(LabError) as err:
+        make(tmp_path, KIND=kind).mutate("kind", "create", "cluster")
+    line = err.value.line()
+    assert "`kind create cluster` failed with exit code 3" in line
+    assert "line 19" in line and "line 0 " not in line
+
+
+def test_timeout_becomes_a_clear_error(tmp_path):
+    kind = script(tmp_path, "kind", "import time\ntime.sleep(10)")
+    with pytest.raises(LabError, match="did not finish within 1s"):
+        make(tmp_path, KIND=kind).probe("kind", "get", "clusters", timeout=1)
+
+
+def test_dry_run_runs_no_mutating_command_but_probes(tmp_path):
+    marker = tmp_path / "ran"
+    kind = script(tmp_path, "kind", f"open({str(marker)!r}, 'a').write('x')\nprint('gitops-lab')")
+    t = make(tmp_path, KIND=kind, DRY_RUN="1")
+    t.mutate("kind", "create", "cluster")
+    assert not marker.exists()
+    assert t.planned == ["kind create cluster"]
+    assert t.probe("kind", "get", "clusters").out.strip() == "gitops-lab"
+    assert marker.exists()
+
+
+def test_secrets_are_echoed_as_stars(tmp_path, capsys):
+    flux = script(tmp_path, "flux", "import sys\nprint(sys.argv[-1])")
+    t = tools.Tools(config.load({"FLUX": flux}, {}), echo=True)
+    res = t.probe("flux", "push", tools.Secret("--creds=me:hunter2"))
+    assert res.out.strip() == "--creds=me:hunter2"
+    assert "hunter2" not in capsys.readouterr().out
