@@ -79,19 +79,21 @@ def bootstrap_dir(cfg) -> Path:
     return GITOPS_DIR / "bootstrap" / cfg.GITOPS_SOURCE
 
 
+def render_bootstrap(t, cfg) -> str:
+    """The bootstrap for GITOPS_SOURCE, with this lab's registry name and git coordinates."""
+    rendered = t.probe("kubectl", "kustomize", str(bootstrap_dir(cfg)), timeout=60).out
+    return (rendered.replace("kind-registry:5000", f"{cfg.REGISTRY_NAME}:5000")
+            .replace("${GITHUB_USER}", cfg.GITHUB_USER).replace("${GITHUB_REPO}", cfg.GITHUB_REPO)
+            .replace("${GIT_BRANCH}", cfg.GIT_BRANCH))
+
+
 def apply_bootstrap(t, cfg) -> None:
     if cfg.GITOPS_SOURCE == "git" and not (cfg.GITHUB_USER and cfg.GITHUB_REPO):
         raise LabError("GITOPS_SOURCE=git needs GITHUB_USER and GITHUB_REPO",
                        "Flux pulls the manifests from that repository",
                        "set both (e.g. `doit setup GITOPS_SOURCE=git GITHUB_USER=me GITHUB_REPO=lab`) "
                        "or use the default GITOPS_SOURCE=oci")
-    if cfg.GITOPS_SOURCE == "git":
-        rendered = t.probe("kubectl", "kustomize", str(bootstrap_dir(cfg)), timeout=60).out
-        rendered = (rendered.replace("${GITHUB_USER}", cfg.GITHUB_USER)
-                    .replace("${GITHUB_REPO}", cfg.GITHUB_REPO).replace("${GIT_BRANCH}", cfg.GIT_BRANCH))
-        t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=rendered, timeout=120)
-    else:
-        t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-k", str(bootstrap_dir(cfg))), timeout=120)
+    t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=render_bootstrap(t, cfg), timeout=120)
 
 
 def reconcile(t, cfg) -> None:

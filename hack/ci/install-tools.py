@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Install pinned kind, kubectl and flux into /usr/local/bin (CI only; Linux/macOS).
+
+Versions come from tasks/versions.py, the one place they are pinned.
+Usage: python3 hack/ci/install-tools.py kind kubectl flux
+"""
+from __future__ import annotations
+
+import io
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tasks import versions  # noqa: E402
+
+SYSTEM = platform.system().lower()
+ARCH = "arm64" if platform.machine().lower() in ("arm64", "aarch64") else "amd64"
+DEST = Path("/usr/local/bin")
+
+
+def fetch(url: str) -> bytes:
+    print(f"downloading {url}", flush=True)
+    with urllib.request.urlopen(url, timeout=120) as res:
+        return res.read()
+
+
+def verified(url: str, sums_url: str, filename: str | None = None) -> bytes:
+    """Download url and check it against the release's published sha256."""
+    import hashlib
+    data = fetch(url)
+    sums = fetch(sums_url).decode()
+    want = None
+    for line in sums.splitlines():
+        parts = line.split()
+        if len(parts) == 1 or (filename and parts[-1].lstrip("*") == filename):
+            want = parts[0]
+    have = hashlib.sha256(data).hexdigest()
+    if want != have:
+        sys.exit(f"checksum mismatch for {url}: expected {want}, got {have}")
+    return data
+
+
+def install(name: str, data: bytes) -> None:
+    tmp = Path.cwd() / f".{name}.download"
+    tmp.write_bytes(data)
+    tmp.chmod(0o755)
+    target = DEST / name
+    if not shutil.os.access(DEST, shutil.os.W_OK):
+        subprocess.run(["sudo", "mv", str(tmp), str(target)], check=True)
+    else:
+        tmp.replace(target)
+    print(f"installed {target}", flush=True)
+
+
+def main(tools: list[str]) -> None:
+    for tool in tools:
+        if tool == "kind":
+            url = f"https://github.com/kubernetes-sigs/kind/releases/download/v{versions.KIND_VERSION}/kind-{SYSTEM}-{ARCH}"
+            install("kind", verified(url, url + ".sha256sum", f"kind-{SYSTEM}-{ARCH}"))
+        elif tool == "kubectl":
+            url = f"https://dl.k8s.io/release/v{versions.KUBECTL_VERSION}/bin/{SYSTEM}/{ARCH}/kubectl"
+            install("kubectl", verified(url, url + ".sha256"))
+        elif tool == "flux":
+            v = versions.FLUX_VERSION
+            base = f"https://github.com/fluxcd/flux2/releases/download/v{v}"
+            name = f"flux_{v}_{SYSTEM}_{ARCH}.tar.gz"
+            blob = verified(f"{base}/{name}", f"{base}/flux_{v}_checksums.txt", name)
+            with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+                install("flux", tar.extractfile("flux").read())
+        else:
+            sys.exit(f"unknown tool {tool!r}: expected kind, kubectl or flux")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["kind", "kubectl", "flux"])
