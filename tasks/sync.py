@@ -11,6 +11,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from tasks import console, flux_status, image, kube, registry, state
 from tasks.errors import LabError
 
@@ -79,12 +81,22 @@ def bootstrap_dir(cfg) -> Path:
     return GITOPS_DIR / "bootstrap" / cfg.GITOPS_SOURCE
 
 
+def git_url(cfg) -> str:
+    return f"https://github.com/{cfg.GITHUB_USER}/{cfg.GITHUB_REPO}.git"
+
+
 def render_bootstrap(t, cfg) -> str:
-    """The bootstrap for GITOPS_SOURCE, with this lab's registry name and git coordinates."""
+    """The bootstrap for GITOPS_SOURCE, pointed at this lab's registry or git repository."""
     rendered = t.probe("kubectl", "kustomize", str(bootstrap_dir(cfg)), timeout=60).out
-    return (rendered.replace("kind-registry:5000", f"{cfg.REGISTRY_NAME}:5000")
-            .replace("${GITHUB_USER}", cfg.GITHUB_USER).replace("${GITHUB_REPO}", cfg.GITHUB_REPO)
-            .replace("${GIT_BRANCH}", cfg.GIT_BRANCH))
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    for doc in docs:
+        spec = doc.get("spec", {})
+        if doc["kind"] == "OCIRepository":
+            spec["url"] = f"oci://{cfg.REGISTRY_NAME}:5000/{ARTIFACT}"
+        elif doc["kind"] == "GitRepository":
+            spec["url"] = git_url(cfg)
+            spec["ref"] = {"branch": cfg.GIT_BRANCH}
+    return yaml.safe_dump_all(docs, sort_keys=False)
 
 
 def apply_bootstrap(t, cfg) -> None:
