@@ -75,7 +75,7 @@ def task_app_push():
     """Push the app image to the local registry (up to date when the tag is there)."""
     return {"actions": [action("app_push", "push the app image", image.push)],
             "task_dep": ["registry"],
-            "uptodate": [result_dep("image"), reality(lambda t, c: image.pushed(c))]}
+            "uptodate": [result_dep("image"), reality(image.pushed)]}
 
 
 def task_sync():

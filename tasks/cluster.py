@@ -6,10 +6,15 @@ and point at `doit recreate_cluster`.
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from pathlib import Path
 
-from tasks import console, state
+from tasks import console, state, versions
 from tasks.errors import LabError
+from tasks.tools import tail
+
+WORKER_LABEL = "gitops-lab/tier"
 
 RECORD = "cluster.json"
 
@@ -44,6 +49,8 @@ def control_plane(cfg) -> str:
 
 def identity(t, cfg) -> str | None:
     """The control-plane container's ID: changes whenever the cluster is recreated."""
+    if cfg.existing:
+        return existing_identity(t, cfg)
     res = t.probe("docker", "inspect", "-f", "{{.Id}}", control_plane(cfg), check=False)
     return res.out.strip() if res.ok else None
 
@@ -53,9 +60,49 @@ def _running(t, name: str) -> bool:
     return res.ok and res.out.strip() == "true"
 
 
+# --- CLUSTER_PROVIDER=existing: check, never create or delete ------------------------
+
+def existing_identity(t, cfg) -> str | None:
+    """kube-system's UID: stable for a cluster's life, new if it is rebuilt."""
+    res = t.probe("kubectl", "--context", cfg.KUBE_CONTEXT, "get", "namespace", "kube-system", "-o",
+                  "jsonpath={.metadata.uid}", check=False, timeout=30)
+    return res.out.strip() if res.ok and res.out.strip() else None
+
+
+def check_existing(t, cfg) -> str:
+    contexts = t.probe("kubectl", "config", "get-contexts", "-o", "name", timeout=30).out.split()
+    if cfg.KUBE_CONTEXT not in contexts:
+        raise LabError(f"kubectl context {cfg.KUBE_CONTEXT} does not exist",
+                       "CLUSTER_PROVIDER=existing uses a cluster you already have",
+                       "pick one from `kubectl config get-contexts` (e.g. after `aws eks update-kubeconfig`)")
+    res = t.probe("kubectl", "--context", cfg.KUBE_CONTEXT, "version", "-o", "json", check=False, timeout=60)
+    try:
+        server = json.loads(res.out)["serverVersion"]["gitVersion"]
+    except (ValueError, KeyError, TypeError):
+        raise LabError(f"cluster of context {cfg.KUBE_CONTEXT} is not reachable", tail(res.err, 2),
+                       "check your credentials and network (`kubectl cluster-info`)") from None
+    found = tuple(int(x) for x in re.findall(r"\d+", server)[:2])
+    if found < tuple(int(x) for x in versions.K8S_MIN_VERSION_FOR_FLUX.split(".")[:2]):
+        raise LabError(f"cluster {cfg.KUBE_CONTEXT} runs Kubernetes {server}",
+                       f"Flux {cfg.FLUX_VERSION} needs >= {versions.K8S_MIN_VERSION_FOR_FLUX}",
+                       "upgrade the cluster or use another context")
+    nodes = json.loads(t.probe("kubectl", "--context", cfg.KUBE_CONTEXT, "get", "nodes", "-l",
+                               f"{WORKER_LABEL}=worker", "-o", "json", timeout=60).out)["items"]
+    if not nodes:
+        raise LabError(f"no node of {cfg.KUBE_CONTEXT} carries {WORKER_LABEL}=worker",
+                       "the app's pods require it (they stay off control-plane and system nodes)",
+                       f"label the nodes the app may use: `kubectl --context {cfg.KUBE_CONTEXT} label node "
+                       f"NODE {WORKER_LABEL}=worker`")
+    console.info(f"context {cfg.KUBE_CONTEXT}: Kubernetes {server}, {len(nodes)} worker node(s)")
+    return existing_identity(t, cfg) or "unknown"
+
+
 def is_ready(t, cfg) -> bool:
     """Up to date: the cluster we recorded still exists, runs, and matches its definition."""
     record = state.read_json(RECORD)
+    if cfg.existing:
+        return bool(record) and record.get("context") == cfg.KUBE_CONTEXT and \
+            existing_identity(t, cfg) == record.get("id")
     if not record or record.get("name") != cfg.CLUSTER_NAME:
         return False
     if record.get("definition") != definition_sha(cfg):
@@ -112,6 +159,10 @@ def use_context(t, cfg) -> None:
 
 
 def ensure(t, cfg) -> dict:
+    if cfg.existing:
+        cluster_id = check_existing(t, cfg)
+        state.write_json(RECORD, {"context": cfg.KUBE_CONTEXT, "id": cluster_id, "provider": "existing"})
+        return {"cluster_id": cluster_id}
     sha = definition_sha(cfg)
     record = state.read_json(RECORD)
     if exists(t, cfg):
@@ -141,7 +192,14 @@ def ensure(t, cfg) -> dict:
     return {"cluster_id": cluster_id}
 
 
+def refuse_existing(cfg) -> LabError:
+    return LabError(f"CLUSTER_PROVIDER=existing: the lab did not create {cfg.KUBE_CONTEXT} and will not delete it",
+                    "it only deletes what it made", "delete it with your platform's own tools if you mean to")
+
+
 def delete(t, cfg) -> None:
+    if cfg.existing:
+        raise refuse_existing(cfg)
     if exists(t, cfg):
         t.mutate("kind", "delete", "cluster", "--name", cfg.CLUSTER_NAME, timeout=300)
     else:

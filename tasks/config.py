@@ -99,12 +99,21 @@ def _anything(v: str) -> str:
     return v
 
 
+def _remote_registry(v: str) -> str:
+    # host[:port][/path], as docker and flux take it: no scheme, no tag.
+    if v and not re.fullmatch(r"(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+|\d+(\.\d+){3})(:\d{1,5})?(/[a-z0-9._-]+)*", v):
+        raise ValueError("a registry like ghcr.io/me, 123456789012.dkr.ecr.eu-west-1.amazonaws.com or "
+                         "registry.example.com:5000/team (no https://, no tag)")
+    return v
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
     default: str | Callable[[dict], str]
     doc: str
     check: Callable[[str], str] = _anything
+    secret: bool = False
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -133,6 +142,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GITOPS_SOURCE", "oci", "oci: local artifact (no GitHub); git: flux bootstrap git",
             _one_of("oci", "git")),
     Setting("GIT_BRANCH", "main", "branch for GITOPS_SOURCE=git", _name),
+    # Beyond the laptop (see README "From kind to a real cluster").
+    Setting("CLUSTER_PROVIDER", "kind", "kind: the lab makes a cluster; existing: use KUBE_CONTEXT as is",
+            _one_of("kind", "existing")),
+    Setting("REGISTRY", "", "remote registry for the image and the GitOps artifact (empty: the local one)",
+            _remote_registry),
+    Setting("REGISTRY_PROVIDER", "generic", "how Flux authenticates to REGISTRY (workload identity: aws, azure, gcp)",
+            _one_of("generic", "aws", "azure", "gcp")),
+    Setting("REGISTRY_USERNAME", "", "username for REGISTRY when not using a provider"),
+    Setting("REGISTRY_PASSWORD", "", "password/token for REGISTRY (never printed)", secret=True),
     Setting("DRY_RUN", "", "1: print the mutating commands, run none", _flag),
     Setting("PURGE", "", "1: teardown also deletes the registry's image data", _flag),
     Setting("KIND", "kind", "kind binary"),
@@ -167,11 +185,25 @@ class Config:
         return f"localhost:{self.REGISTRY_PORT}"
 
     @property
+    def existing(self) -> bool:
+        return self.CLUSTER_PROVIDER == "existing"
+
+    @property
+    def remote_registry(self) -> bool:
+        return bool(self.REGISTRY)
+
+    @property
+    def image_registry(self) -> str:
+        """Where images and the GitOps artifact go, as the host sees it."""
+        return self.REGISTRY or self.registry_host
+
+    @property
     def registry_volume(self) -> str:
         return f"{self.REGISTRY_NAME}-data"
 
     def rows(self) -> list[list[str]]:
-        return [[s.name, self.values[s.name], self.sources[s.name], s.doc] for s in SETTINGS]
+        return [[s.name, "***" if s.secret and self.values[s.name] else self.values[s.name],
+                 self.sources[s.name], s.doc] for s in SETTINGS]
 
 
 def load(cli: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -195,6 +227,12 @@ def load(cli: Mapping[str, str] | None = None, env: Mapping[str, str] | None = N
                            f"expected {exc}",
                            f"fix it or unset it to use the default") from None
         sources[s.name] = where
+    if values["CLUSTER_PROVIDER"] == "existing" and sources["KUBE_CONTEXT"] == "default":
+        raise LabError("CLUSTER_PROVIDER=existing needs KUBE_CONTEXT", "the lab must not guess which cluster to use",
+                       "set KUBE_CONTEXT to your cluster's context (`kubectl config get-contexts`)")
+    if bool(values["REGISTRY_USERNAME"]) != bool(values["REGISTRY_PASSWORD"]):
+        raise LabError("REGISTRY_USERNAME and REGISTRY_PASSWORD go together", "one of them is empty",
+                       "set both, or neither (then docker login / REGISTRY_PROVIDER is used)")
     unknown = sorted(set(cli) - set(NAMES))
     if unknown:
         raise LabError(f"unknown variable {unknown[0]}",

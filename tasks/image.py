@@ -80,26 +80,29 @@ def content_tag(app_dir: Path = APP_DIR) -> str:
 
 
 def image_ref(cfg, tag: str | None = None) -> str:
-    return f"{cfg.registry_host}/{versions.APP_IMAGE_NAME}:{tag or content_tag()}"
+    return f"{cfg.image_registry}/{versions.APP_IMAGE_NAME}:{tag or content_tag()}"
 
 
 def built_locally(t, ref: str) -> bool:
     return t.probe("docker", "image", "inspect", "-f", "{{.Id}}", ref, check=False).ok
 
 
-def pushed(cfg, tag: str | None = None) -> bool:
-    return registry.has_manifest(cfg, versions.APP_IMAGE_NAME, tag or content_tag()) is not None
+def pushed(t, cfg, tag: str | None = None) -> bool:
+    tag = tag or content_tag()
+    if cfg.remote_registry:  # asked with the user's own docker credentials
+        return t.probe("docker", "manifest", "inspect", image_ref(cfg, tag), check=False, timeout=60).ok
+    return registry.has_manifest(cfg, versions.APP_IMAGE_NAME, tag) is not None
 
 
 def is_built(t, cfg) -> bool:
     tag = content_tag()
-    return pushed(cfg, tag) or built_locally(t, image_ref(cfg, tag))
+    return pushed(t, cfg, tag) or built_locally(t, image_ref(cfg, tag))
 
 
 def build(t, cfg) -> dict:
     tag = content_tag()
     ref = image_ref(cfg, tag)
-    if pushed(cfg, tag) or built_locally(t, ref):
+    if pushed(t, cfg, tag) or built_locally(t, ref):
         console.info(f"{ref} already built")
         return {"tag": tag}
     revision = state.git_revision()
@@ -114,7 +117,7 @@ def build(t, cfg) -> dict:
 def push(t, cfg) -> dict:
     tag = content_tag()
     ref = image_ref(cfg, tag)
-    if pushed(cfg, tag):
+    if pushed(t, cfg, tag):
         console.info(f"{ref} already in the registry")
     else:
         t.mutate("docker", "push", ref, timeout=600)

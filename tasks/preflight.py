@@ -10,9 +10,13 @@ from tasks.errors import LabError
 TOOLS = ("docker", "kind", "kubectl", "flux")
 
 
+def needed_tools(cfg) -> tuple[str, ...]:
+    return tuple(t for t in TOOLS if not (t == "kind" and cfg.existing))
+
+
 def check_binaries(t) -> dict[str, str]:
     found = {}
-    for tool in TOOLS:
+    for tool in needed_tools(t.cfg):
         found[tool] = t.check_version(tool)
     return found
 
@@ -46,6 +50,9 @@ def port_busy_error(port: int) -> LabError:
 
 
 def check_registry_port(t, cfg) -> str:
+    if cfg.remote_registry:
+        registry.check_remote(cfg)
+        return f"not needed (remote registry {cfg.REGISTRY} answers)"
     if registry.status(t, cfg) == "running" and registry.published_port(t, cfg) == cfg.registry_port:
         return f"published by {cfg.REGISTRY_NAME}"
     if not port_is_free(cfg.registry_port):
@@ -57,7 +64,8 @@ def run(t, cfg) -> None:
     found = check_binaries(t)
     console.info("tools: " + ", ".join(f"{k} {v}" for k, v in found.items()))
     console.info(f"docker daemon: {check_docker_daemon(t)}")
-    console.info(f"registry port {cfg.REGISTRY_PORT}: {check_registry_port(t, cfg)}")
+    console.info(f"registry {'' if cfg.remote_registry else 'port ' + cfg.REGISTRY_PORT}: "
+                 f"{check_registry_port(t, cfg)}")
 
 
 def check_deps(t, cfg) -> None:

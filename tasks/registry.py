@@ -53,8 +53,31 @@ def check_port_matches(t, cfg) -> None:
 
 
 def is_ready(t, cfg) -> bool:
-    """Up to date when our container runs and publishes the configured port."""
+    """Up to date when our container runs and publishes the configured port (or the remote answers)."""
+    if cfg.remote_registry:
+        return remote_answers(cfg)
     return status(t, cfg) == "running" and published_port(t, cfg) == cfg.registry_port
+
+
+def remote_base(cfg) -> str:
+    host = cfg.REGISTRY.split("/", 1)[0]
+    plain = host.split(":")[0] in ("localhost", "127.0.0.1")  # a test or port-forwarded registry
+    return f"{'http' if plain else 'https'}://{host}/v2/"
+
+
+def remote_answers(cfg) -> bool:
+    """A registry answers /v2/ with 200, or 401 when it wants credentials: both mean it is there."""
+    try:
+        return requests.get(remote_base(cfg), timeout=10).status_code in (200, 401)
+    except requests.RequestException:
+        return False
+
+
+def check_remote(cfg) -> None:
+    if not remote_answers(cfg):
+        raise LabError(f"registry {cfg.REGISTRY} does not answer at {remote_base(cfg)}",
+                       "images and the GitOps artifact are pushed there",
+                       "check the name and your network, then `docker login` to it")
 
 
 def api_url(cfg, path: str = "") -> str:
@@ -94,6 +117,10 @@ def has_manifest(cfg, repo: str, ref: str) -> str | None:
 
 
 def ensure(t, cfg) -> dict:
+    if cfg.remote_registry:  # never created or deleted by the lab
+        check_remote(cfg)
+        console.info(f"remote registry {cfg.REGISTRY} answers")
+        return {"registry_id": cfg.REGISTRY}
     state = status(t, cfg)
     if state == "running":
         check_port_matches(t, cfg)
@@ -114,6 +141,9 @@ def ensure(t, cfg) -> dict:
 
 
 def remove(t, cfg, purge: bool = False) -> None:
+    if cfg.remote_registry:
+        console.info(f"registry {cfg.REGISTRY} is remote: the lab did not create it and leaves it alone")
+        return
     if status(t, cfg) != "absent":
         t.mutate("docker", "rm", "-f", cfg.REGISTRY_NAME, timeout=60)
     else:

@@ -6,6 +6,7 @@ from the ConfigMap flux-system/lab-vars, so no tracked file is edited.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import subprocess
@@ -15,6 +16,7 @@ import yaml
 
 from tasks import console, flux_status, image, kube, registry, state
 from tasks.errors import LabError
+from tasks.tools import Secret
 
 GITOPS_DIR = state.ROOT / "flux-cd"
 ARTIFACT = "lab-gitops"
@@ -35,8 +37,35 @@ def content_digest() -> str:
     return digest.hexdigest()
 
 
+PULL_SECRET = "lab-registry"
+
+
 def artifact_url(cfg, tag: str) -> str:
-    return f"oci://{cfg.registry_host}/{ARTIFACT}:{tag}"
+    return f"oci://{cfg.image_registry}/{ARTIFACT}:{tag}"
+
+
+def auth_args(cfg) -> list:
+    """flux push/tag authentication for a remote registry: provider or --creds (never echoed)."""
+    if not cfg.remote_registry:
+        return []
+    if cfg.REGISTRY_PROVIDER != "generic":
+        return [f"--provider={cfg.REGISTRY_PROVIDER}"]
+    if cfg.REGISTRY_USERNAME:
+        return [Secret(f"--creds={cfg.REGISTRY_USERNAME}:{cfg.REGISTRY_PASSWORD}")]
+    return []  # flux reads the user's docker login
+
+
+def write_pull_secret(t, cfg) -> None:
+    """In-cluster credentials for the OCIRepository, sent on stdin (never on a command line)."""
+    host = cfg.REGISTRY.split("/", 1)[0]
+    auth = base64.b64encode(f"{cfg.REGISTRY_USERNAME}:{cfg.REGISTRY_PASSWORD}".encode()).decode()
+    dockerconfig = json.dumps({"auths": {host: {"username": cfg.REGISTRY_USERNAME,
+                                                "password": cfg.REGISTRY_PASSWORD, "auth": auth}}})
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+              "metadata": {"name": PULL_SECRET, "namespace": "flux-system",
+                           "labels": {"app.kubernetes.io/managed-by": "gitops-lab"}},
+              "data": {".dockerconfigjson": base64.b64encode(dockerconfig.encode()).decode()}}
+    t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=json.dumps(secret), timeout=60)
 
 
 def source_url() -> str:
@@ -67,13 +96,15 @@ def publish(t, cfg) -> str:
     """Push flux-cd/ unless the registry already serves this content as `latest`."""
     full = content_digest()
     tag = full[:12]
-    have = registry.has_manifest(cfg, ARTIFACT, tag)
+    have = None if cfg.remote_registry else registry.has_manifest(cfg, ARTIFACT, tag)
     if have and registry.has_manifest(cfg, ARTIFACT, "latest") == have:
         console.info(f"artifact {ARTIFACT}:{tag} already published as latest")
         return have
     t.mutate("flux", "push", "artifact", artifact_url(cfg, tag), f"--path={GITOPS_DIR}",
-             f"--source={source_url()}", f"--revision=local@sha256:{full}", timeout=300)
-    t.mutate("flux", "tag", "artifact", artifact_url(cfg, tag), "--tag", "latest", timeout=120)
+             f"--source={source_url()}", f"--revision=local@sha256:{full}", *auth_args(cfg), timeout=300)
+    t.mutate("flux", "tag", "artifact", artifact_url(cfg, tag), "--tag", "latest", *auth_args(cfg), timeout=120)
+    if cfg.remote_registry:
+        return f"{cfg.REGISTRY}/{ARTIFACT}:{tag}"
     return registry.has_manifest(cfg, ARTIFACT, tag) or "dry-run"
 
 
@@ -91,7 +122,14 @@ def render_bootstrap(t, cfg) -> str:
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     for doc in docs:
         spec = doc.get("spec", {})
-        if doc["kind"] == "OCIRepository":
+        if doc["kind"] == "OCIRepository" and cfg.remote_registry:
+            spec["url"] = f"oci://{cfg.REGISTRY}/{ARTIFACT}"
+            spec.pop("insecure", None)  # a real registry speaks TLS
+            if cfg.REGISTRY_PROVIDER != "generic":
+                spec["provider"] = cfg.REGISTRY_PROVIDER  # workload identity
+            elif cfg.REGISTRY_USERNAME:
+                spec["secretRef"] = {"name": PULL_SECRET}
+        elif doc["kind"] == "OCIRepository":
             spec["url"] = f"oci://{cfg.REGISTRY_NAME}:5000/{ARTIFACT}"
         elif doc["kind"] == "GitRepository":
             spec["url"] = git_url(cfg)
@@ -105,6 +143,8 @@ def apply_bootstrap(t, cfg) -> None:
                        "Flux pulls the manifests from that repository",
                        "set both (e.g. `doit setup GITOPS_SOURCE=git GITHUB_USER=me GITHUB_REPO=lab`) "
                        "or use the default GITOPS_SOURCE=oci")
+    if cfg.remote_registry and cfg.REGISTRY_USERNAME and cfg.GITOPS_SOURCE == "oci":
+        write_pull_secret(t, cfg)
     t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=render_bootstrap(t, cfg), timeout=120)
 
 

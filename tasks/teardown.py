@@ -13,12 +13,16 @@ def teardown(t, cfg) -> None:
     """End port-forwards and debug pods, delete cluster and registry, clear recorded state."""
     ended = portforward.stop_leftovers()
     console.info(f"port-forwards ended: {ended}")
-    if cluster.exists(t, cfg):
+    if cfg.existing or cluster.exists(t, cfg):
         try:
             _debug_cleanup(t, cfg)
         except Exception as exc:  # noqa: BLE001 - the cluster is going anyway
             console.warn(f"debug pods not removed ({exc}); deleting the cluster removes them")
-    cluster.delete(t, cfg)
+    if cfg.existing:
+        console.info(f"cluster {cfg.KUBE_CONTEXT}: CLUSTER_PROVIDER=existing, the lab did not create it and "
+                     "leaves it alone (`doit cleanup_all` removes the app and Flux from it)")
+    else:
+        cluster.delete(t, cfg)
     registry.remove(t, cfg, purge=cfg.PURGE == "1")
     if not t.dry_run:
         state.forget("cluster.json", "doit.json", "doit-dry-run.json")
@@ -28,6 +32,8 @@ def teardown(t, cfg) -> None:
 
 
 def stop_cluster(t, cfg) -> None:
+    if cfg.existing:
+        raise cluster.refuse_existing(cfg)
     running = [n for n in cluster.nodes(t, cfg)]
     if not running:
         console.info(f"cluster {cfg.CLUSTER_NAME} does not exist")

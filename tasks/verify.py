@@ -7,9 +7,9 @@ import time
 import requests
 
 from tasks import console, flux_status, image, kube, portforward, sync
+from tasks.cluster import WORKER_LABEL
 from tasks.errors import LabError
 
-WORKER_LABEL = "gitops-lab/tier"
 
 
 def worker_nodes(t, cfg) -> set[str]:
