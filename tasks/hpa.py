@@ -167,6 +167,7 @@ class HeyLoad:
 
     def start(self) -> "HeyLoad":
         console.say(f"  $ hey -z {self.duration}s -c {self.concurrency} {self.url} &", "dim")
+        self.window(0)  # baseline of the pod's counters
         self.started = time.monotonic()
         with open(self.log, "w") as out:
             # Same process group: a terminal Ctrl-C reaches hey too (it then prints its report).
@@ -189,7 +190,26 @@ class HeyLoad:
         return None  # hey prints nothing while it runs; the table every HPA_PAUSE shows progress
 
     def window(self, seconds: float):
-        return None, None
+        """(req/s, p99) of /work since the last call, from the pod's own /metrics.
+
+        A port-forward sends everything to one pod, so its counters see all of hey's load.
+        """
+        base = self.url.rsplit("/", 1)[0]
+        try:
+            with urllib.request.urlopen(base + "/metrics", timeout=2) as res:
+                text = res.read().decode()
+            from tasks.debug import summarize_metrics
+            summary = summarize_metrics(text)
+        except (LabError, OSError, ValueError):
+            return None, None
+        now = time.monotonic()
+        count = summary["by_endpoint"].get("/work", 0.0)
+        buckets = summary["buckets"].get("/work", {})
+        prev, self._prev = getattr(self, "_prev", None), (now, count, buckets)
+        if prev is None or now <= prev[0]:
+            return None, None
+        delta = [(le, n - prev[2].get(le, 0.0)) for le, n in sorted(buckets.items())]
+        return (count - prev[1]) / (now - prev[0]), loadgen.histogram_quantile(0.99, delta)
 
     def stop(self) -> None:
         if self.running():
@@ -300,7 +320,11 @@ def wait_ready(base: str, timeout: float = 60) -> None:
 
 
 def _settings(cfg) -> tuple[str, int, int, int]:
-    return cfg.HPA_NAMESPACE, int(cfg.HPA_DURATION), int(cfg.HPA_CONCURRENCY), int(cfg.HPA_PAUSE)
+    duration = int(cfg.HPA_DURATION)
+    if duration < 1:
+        raise LabError(f"HPA_DURATION={cfg.HPA_DURATION} is too short", "the load needs at least 1 second",
+                       "use e.g. HPA_DURATION=60")
+    return cfg.HPA_NAMESPACE, duration, int(cfg.HPA_CONCURRENCY), int(cfg.HPA_PAUSE)
 
 
 def _show(ns, elapsed, hpa, pods) -> None:

@@ -108,7 +108,7 @@ class Summary:
         if self.errors:
             out.append("")
             out.append("Error distribution:")
-            for kind, n in self.errors.most_common():
+            for kind, n in sorted(self.errors.items(), key=lambda kv: -kv[1]):
                 out.append(f"  [{n}]\t{kind}")
         return out
 

@@ -1,0 +1,317 @@
+"""Debugging from inside the cluster.
+
+    doit debug_metrics     from a pod in `monitoring`, GET the app's /healthz and /metrics in
+                           APP_ENV by Service DNS, summarise the metrics (real Prometheus
+                           parser), then prove a pod in a foreign namespace is refused
+    doit debug_cleanup     remove the debug pods and the outsider namespace
+    doit debug_container   interactive shell (pinned debug image) in `default`
+    doit debug_app         ... in APP_ENV
+    doit debug_monitoring  ... in `monitoring`
+
+Probe pods run CURL_IMAGE with `sleep` (an hour: a forgotten one ends by itself), are
+reused while Running and recreated otherwise. Shell pods are removed when the shell ends.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter, defaultdict
+
+from tasks import console, kube, versions
+from tasks.errors import LabError
+from tasks.loadgen import histogram_quantile
+
+MONITORING = "monitoring"
+OUTSIDER = "lab-outsider"
+PROBE_POD = "lab-debug-curl"
+DEBUG_LABEL = "gitops-lab/debug"
+PROBE_SLEEP = "3600"
+CURL_TIMEOUT = "5"
+# curl exit codes that mean "the connection was refused, dropped or timed out".
+REFUSED = {7: "connection refused", 28: "timed out", 52: "empty reply", 56: "connection reset"}
+
+
+def service_url(ns: str, path: str) -> str:
+    return f"http://app.{ns}.svc.cluster.local:8000{path}"
+
+
+# --- pods ---------------------------------------------------------------------------------
+
+def restricted_security() -> tuple[dict, dict]:
+    """(pod, container) securityContext meeting the "restricted" Pod Security Standard."""
+    return ({"runAsNonRoot": True, "runAsUser": 10001, "runAsGroup": 10001,
+             "seccompProfile": {"type": "RuntimeDefault"}},
+            {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}})
+
+
+def probe_pod_manifest(ns: str) -> dict:
+    pod_sc, container_sc = restricted_security()
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": PROBE_POD, "namespace": ns,
+                     "labels": {DEBUG_LABEL: "probe", "app.kubernetes.io/part-of": "gitops-lab"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,  # `sleep` as PID 1 ignores SIGTERM
+            "automountServiceAccountToken": False,
+            "securityContext": pod_sc,
+            "containers": [{
+                "name": "curl", "image": versions.CURL_IMAGE, "command": ["sleep", PROBE_SLEEP],
+                "securityContext": {**container_sc, "readOnlyRootFilesystem": True},
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"},
+                              "limits": {"cpu": "100m", "memory": "32Mi"}},
+            }],
+        },
+    }
+
+
+def healthy(pod: dict | None) -> bool:
+    if not pod or pod["metadata"].get("deletionTimestamp"):
+        return False
+    st = pod.get("status") or {}
+    statuses = st.get("containerStatuses") or []
+    return st.get("phase") == "Running" and all(c.get("ready", True) for c in statuses)
+
+
+def pod_problem(pod: dict | None) -> str:
+    if not pod:
+        return "it does not exist"
+    st = pod.get("status") or {}
+    for c in st.get("containerStatuses") or []:
+        waiting = (c.get("state") or {}).get("waiting")
+        if waiting:
+            return f"{waiting.get('reason', 'Waiting')}: {waiting.get('message', '')}".strip(": ")
+    cond = kube.condition(pod, "PodScheduled")
+    if cond[0] == "False":
+        return f"{cond[1]}: {cond[2]}"
+    return f"phase {st.get('phase', 'unknown')}"
+
+
+def ensure_namespace(t, cfg, ns: str) -> None:
+    doc = {"apiVersion": "v1", "kind": "Namespace",
+           "metadata": {"name": ns, "labels": {DEBUG_LABEL: "outsider", "app.kubernetes.io/part-of": "gitops-lab"}}}
+    t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=json.dumps(doc), timeout=60)
+
+
+def ensure_probe_pod(t, cfg, ns: str) -> None:
+    """A Running curl pod in `ns`: reused when healthy, recreated when not."""
+    pod = None if t.dry_run else kube.get_json(t, cfg, "pod", PROBE_POD, "-n", ns, missing_ok=True)
+    if healthy(pod):
+        console.info(f"reusing pod {ns}/{PROBE_POD}")
+        return
+    if pod:
+        console.info(f"recreating pod {ns}/{PROBE_POD} ({pod_problem(pod)})")
+        t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", ns, "delete", "pod", PROBE_POD, "--ignore-not-found",
+                                               "--wait=true", "--timeout=60s"), timeout=90)
+    t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=json.dumps(probe_pod_manifest(ns)),
+             timeout=60)
+    if t.dry_run:
+        return
+    res = t.probe("kubectl", *kube.kubectl_args(cfg, "-n", ns, "wait", "--for=condition=Ready", f"pod/{PROBE_POD}",
+                                                "--timeout=120s"), timeout=150, check=False)
+    if not res.ok:
+        pod = kube.get_json(t, cfg, "pod", PROBE_POD, "-n", ns, missing_ok=True)
+        raise LabError(f"debug pod {ns}/{PROBE_POD} did not become Ready", pod_problem(pod),
+                       f"can the nodes pull {versions.CURL_IMAGE}? see `kubectl -n {ns} describe pod {PROBE_POD}`")
+
+
+def curl(t, cfg, ns: str, url: str):
+    """`kubectl exec` curl in the probe pod of `ns`; the Result, never raising on curl's exit code."""
+    return t.probe("kubectl", *kube.kubectl_args(cfg, "-n", ns, "exec", PROBE_POD, "--",
+                                                 "curl", "-sS", "-m", CURL_TIMEOUT, url),
+                   timeout=60, check=False)
+
+
+def exec_failed(res) -> bool:
+    """True when kubectl itself failed (not curl): no pod, no container, no API."""
+    text = res.err.strip()
+    return res.rc != 0 and (text.startswith("error:") or text.startswith("Error from server")
+                            or "unable to upgrade connection" in text)
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+def summarize_metrics(text: str) -> dict:
+    """Requests by code and per endpoint, latency p50/p99 from the histogram buckets.
+
+    Parsed with prometheus_client's text parser; raises LabError on invalid text.
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    by_code: Counter = Counter()
+    by_endpoint: Counter = Counter()
+    buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+    in_flight = None
+    seen = set()
+    try:
+        for fam in text_string_to_metric_families(text):
+            seen.add(fam.name)
+            for s in fam.samples:
+                if s.name == "http_requests_total":
+                    by_code[s.labels.get("code", "?")] += s.value
+                    by_endpoint[s.labels.get("endpoint", "?")] += s.value
+                elif s.name == "http_request_duration_seconds_bucket":
+                    le = float(s.labels["le"])
+                    buckets[s.labels.get("endpoint", "?")][le] += s.value
+                    buckets["(all)"][le] += s.value
+                elif s.name == "http_requests_in_flight":
+                    in_flight = s.value
+    except (ValueError, KeyError, TypeError) as exc:
+        raise LabError("the app's /metrics is not valid Prometheus text", str(exc)[:200],
+                       "check app/server.py's metrics") from None
+    if "http_requests" not in seen:
+        raise LabError("the app's /metrics has no http_requests_total", f"families: {', '.join(sorted(seen))[:200]}",
+                       "is that the lab's app? check app/server.py")
+    latency = {}
+    for ep, b in buckets.items():
+        pairs = sorted(b.items())
+        latency[ep] = {"count": pairs[-1][1] if pairs else 0,
+                       "p50": histogram_quantile(0.5, pairs), "p99": histogram_quantile(0.99, pairs)}
+    return {"by_code": dict(by_code), "by_endpoint": dict(by_endpoint), "latency": latency, "in_flight": in_flight,
+            "buckets": {ep: dict(b) for ep, b in buckets.items()}}
+
+
+def _ms(v) -> str:
+    return f"{v * 1000:.1f}ms" if v is not None else "-"
+
+
+def print_summary(summary: dict) -> None:
+    codes = "  ".join(f"{code}: {int(n)}" for code, n in sorted(summary["by_code"].items()))
+    console.info(f"requests by code: {codes or 'none yet'}")
+    if summary["in_flight"] is not None:
+        console.info(f"in flight: {summary['in_flight']:.0f}")
+    rows = []
+    for ep, lat in sorted(summary["latency"].items(), key=lambda kv: (kv[0] == "(all)", kv[0])):
+        rows.append([ep, f"{int(summary['by_endpoint'].get(ep, lat['count']))}", _ms(lat["p50"]), _ms(lat["p99"])])
+    print("\n".join("  " + line for line in console.table(["ENDPOINT", "REQUESTS", "P50", "P99"], rows).splitlines()),
+          flush=True)
+
+
+# --- tasks --------------------------------------------------------------------------------------
+
+def debug_metrics(t, cfg) -> dict:
+    ns = cfg.APP_ENV
+    health, metrics = service_url(ns, "/healthz"), service_url(ns, "/metrics")
+    if t.dry_run:
+        ensure_probe_pod(t, cfg, MONITORING)
+        ensure_namespace(t, cfg, OUTSIDER)
+        ensure_probe_pod(t, cfg, OUTSIDER)
+        console.info(f"dry run: would curl {health} and {metrics} from {MONITORING}, "
+                     f"then {health} from {OUTSIDER} (expecting a refusal)")
+        return {}
+    if not kube.get_json(t, cfg, "namespace", MONITORING, missing_ok=True):
+        raise LabError(f"namespace {MONITORING} does not exist", "Flux's infrastructure Kustomization creates it",
+                       "run `doit setup` (then `doit flux_status`)")
+    if not kube.get_json(t, cfg, "service", "app", "-n", ns, missing_ok=True):
+        raise LabError(f"no Service app in {ns}", "Flux has not applied the app there",
+                       "run `doit setup`, or `doit flux_resume` after cleanup_app")
+
+    ensure_probe_pod(t, cfg, MONITORING)
+    res = curl(t, cfg, MONITORING, health)
+    if exec_failed(res):
+        raise LabError(f"could not run curl in {MONITORING}/{PROBE_POD}", res.err.strip()[-200:],
+                       "run `doit debug_cleanup` and try again")
+    if not res.ok or res.out.strip() != "ok":
+        why = REFUSED.get(res.rc, f"curl exit {res.rc}") + (f": {res.err.strip()[-160:]}" if res.err.strip() else "")
+        raise LabError(f"{health} did not answer ok from namespace {MONITORING}", why,
+                       f"NetworkPolicy allow-monitoring-scrape in {ns} must let {MONITORING} in; "
+                       f"check the app with `doit verify`")
+    console.ok(f"{MONITORING} → {health}: ok")
+    res = curl(t, cfg, MONITORING, metrics)
+    if not res.ok:
+        raise LabError(f"{metrics} failed from namespace {MONITORING}",
+                       REFUSED.get(res.rc, f"curl exit {res.rc}") + f": {res.err.strip()[-160:]}",
+                       "try again; check `kubectl logs deploy/app`")
+    summary = summarize_metrics(res.out)
+    console.ok(f"{MONITORING} → {metrics}: {len(res.out.splitlines())} lines, parsed")
+    print_summary(summary)
+
+    # Isolation: the same request from a namespace the NetworkPolicies do not allow.
+    ensure_namespace(t, cfg, OUTSIDER)
+    ensure_probe_pod(t, cfg, OUTSIDER)
+    res = curl(t, cfg, OUTSIDER, health)
+    if exec_failed(res):
+        raise LabError(f"could not run curl in {OUTSIDER}/{PROBE_POD}", res.err.strip()[-200:],
+                       "run `doit debug_cleanup` and try again")
+    if res.ok:
+        raise LabError(f"NetworkPolicy lets namespace {OUTSIDER} in",
+                       f"a pod in {OUTSIDER} got {res.out.strip()[:40]!r} from {health}",
+                       f"the app's NetworkPolicies in {ns} must allow only {ns} and {MONITORING} "
+                       f"(flux-cd/apps/base/networkpolicies.yaml); is a NetworkPolicy-enforcing CNI running?")
+    if res.rc not in REFUSED:
+        raise LabError(f"the isolation check from {OUTSIDER} was inconclusive",
+                       f"curl exit {res.rc}: {res.err.strip()[-160:]}",
+                       "a refusal or a timeout was expected; see `doit debug_monitoring` to look around")
+    console.ok(f"{OUTSIDER} → {health}: refused ({REFUSED[res.rc]}), as the NetworkPolicies require")
+    console.info("`doit debug_cleanup` removes the debug pods and the outsider namespace")
+    return {"requests_by_code": summary["by_code"]}
+
+
+def debug_cleanup(t, cfg) -> None:
+    t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", MONITORING, "delete", "pod", PROBE_POD, "--ignore-not-found",
+                                           "--wait=false"), timeout=60)
+    t.mutate("kubectl", *kube.kubectl_args(cfg, "delete", "namespace", OUTSIDER, "--ignore-not-found",
+                                           "--wait=false"), timeout=60)
+    t.mutate("kubectl", *kube.kubectl_args(cfg, "delete", "pod", "--all-namespaces", "-l", f"{DEBUG_LABEL}=shell",
+                                           "--ignore-not-found", "--wait=false"), timeout=60)
+    console.ok(f"debug pods removed; namespace {OUTSIDER} is being deleted")
+
+
+# --- interactive shells ---------------------------------------------------------------------------
+
+def shell_overrides(name: str, restricted: bool) -> str:
+    """A strategic-merge patch for `kubectl run`: resources always, restricted security when required."""
+    container: dict = {"name": name,
+                       "resources": {"requests": {"cpu": "10m", "memory": "32Mi"},
+                                     "limits": {"cpu": "500m", "memory": "256Mi"}}}
+    spec: dict = {"containers": [container], "terminationGracePeriodSeconds": 1}
+    if restricted:
+        pod_sc, container_sc = restricted_security()
+        spec["securityContext"] = pod_sc
+        container["securityContext"] = container_sc
+    return json.dumps({"spec": spec}, separators=(",", ":"))
+
+
+def _shell(t, cfg, ns: str) -> int:
+    namespace = None if t.dry_run else kube.get_json(t, cfg, "namespace", ns, missing_ok=True)
+    if not t.dry_run and not namespace:
+        raise LabError(f"namespace {ns} does not exist", "the lab creates dev, staging, production and monitoring",
+                       "run `doit setup`, or pick APP_ENV=dev|staging|production")
+    labels = ((namespace or {}).get("metadata") or {}).get("labels") or {}
+    restricted = labels.get("pod-security.kubernetes.io/enforce") == "restricted"
+    name = f"lab-debug-shell-{os.getpid()}"
+    tty = ["-i", "-t"] if sys.stdin.isatty() else ["-i"]
+    if restricted:
+        console.info(f"{ns} enforces the restricted Pod Security Standard: the shell runs as a non-root user "
+                     f"without capabilities (no tcpdump)")
+    try:
+        rc = t.interactive("kubectl", *kube.kubectl_args(
+            cfg, "-n", ns, "run", name, f"--image={versions.DEBUG_IMAGE}", "--restart=Never",
+            f"--labels={DEBUG_LABEL}=shell,app.kubernetes.io/part-of=gitops-lab",
+            "--override-type=strategic", f"--overrides={shell_overrides(name, restricted)}",
+            *tty, "--command", "--", "bash", "-l"))
+    finally:
+        t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", ns, "delete", "pod", name, "--ignore-not-found",
+                                               "--wait=false"), timeout=60, check=False)
+    return rc
+
+
+def debug_shell(namespace: str):
+    """A doit action: an interactive shell in a throwaway pod in `namespace`, removed afterwards."""
+    def run():
+        from doit.exceptions import TaskFailed
+
+        from tasks.graph import cfg, tools
+        t, c = tools(), cfg()
+        try:
+            with console.step("debug shell", f"{versions.DEBUG_IMAGE} in {namespace}"):
+                rc = _shell(t, c, namespace)
+                if rc:
+                    console.warn(f"the shell ended with exit code {rc}")
+        except LabError as exc:
+            console.error(exc.line())
+            return TaskFailed(exc.line())
+        return None
+    run.__name__ = f"debug_shell_{namespace}"
+    return run
