@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from tasks import console, registry, state, versions
+from tasks.state import source_url
 
 APP_DIR = state.ROOT / "app"
 
@@ -109,6 +110,8 @@ def build(t, cfg) -> dict:
     t.mutate("docker", "build", "-t", ref,
              "--label", f"org.opencontainers.image.revision={revision}",
              "--label", f"org.opencontainers.image.version={tag}",
+             "--label", f"org.opencontainers.image.source={source_url()}",
+             "--build-arg", f"SOURCE={source_url()}",
              "--build-arg", f"REVISION={revision}", "--build-arg", f"VERSION={tag}",
              "-f", str(APP_DIR / "Dockerfile"), str(APP_DIR), timeout=900)
     return {"tag": tag}

@@ -9,13 +9,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import yaml
 
 from tasks import console, flux_status, image, kube, registry, state
 from tasks.errors import LabError
+from tasks.state import source_url
 from tasks.tools import Secret
 
 GITOPS_DIR = state.ROOT / "flux-cd"
@@ -66,15 +66,6 @@ def write_pull_secret(t, cfg) -> None:
                            "labels": {"app.kubernetes.io/managed-by": "gitops-lab"}},
               "data": {".dockerconfigjson": base64.b64encode(dockerconfig.encode()).decode()}}
     t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=json.dumps(secret), timeout=60)
-
-
-def source_url() -> str:
-    try:
-        url = subprocess.run(["git", "config", "--get", "remote.origin.url"], cwd=state.ROOT,
-                             capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        url = ""
-    return url or state.ROOT.as_uri()
 
 
 def vars_configmap(cfg, image_ref: str) -> dict:

@@ -1,0 +1,1 @@
+"""Implementation of the docker/kind/kubectl/flux fakes (see ../README.md)."""

@@ -1,0 +1,489 @@
+"""Self-tests of the docker/kind/kubectl/flux fakes: strictness, error texts,
+state, registry HTTP API, port-forward, NetworkPolicy, Flux controller tick."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from fakes import FakeWorld  # noqa: E402
+from fakes.fakelib.common import pid_alive  # noqa: E402
+
+KIND_CFG = """\
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+containerdConfigPatches:
+- |-
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "/etc/containerd/certs.d"
+nodes:
+- role: control-plane
+- role: worker
+  labels: {gitops-lab/tier: worker}
+- role: worker
+  labels: {gitops-lab/tier: worker}
+"""
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = FakeWorld(tmp_path, repo_root=tmp_path / "norepo")
+    yield w
+    w.kill_background()
+
+
+def run(w, *argv, input=None, env=None):
+    return w.run(*argv, input=input, env=env)
+
+
+def start_registry(w, port):
+    r = run(w, "docker", "run", "-d", "--restart=always", "-p", "127.0.0.1:%d:5000" % port, "--network", "bridge",
+            "--name", "kind-registry", "-v", "kind-registry-data:/var/lib/registry", "registry:3")
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+def make_cluster(w, tmp_path, name="gitops-lab"):
+    cfg = tmp_path / "kind.yaml"
+    cfg.write_text(KIND_CFG)
+    r = run(w, "kind", "create", "cluster", "--name", name, "--image", "kindest/node:v1.36.1", "--config", str(cfg),
+            "--wait", "5m")
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+# ---------------------------------------------------------------- mechanics
+
+def test_state_dir_required(world):
+    env = world.env()
+    del env["FAKE_STATE_DIR"]
+    for tool in ("docker", "kind", "kubectl", "flux"):
+        r = subprocess.run([tool, "version"], env=env, capture_output=True, text=True)
+        assert r.returncode == 2 and "fake: FAKE_STATE_DIR not set" in r.stderr
+
+
+def test_unknown_flags_and_commands_rejected(world):
+    r = run(world, "docker", "run", "--bogus", "x")
+    assert r.returncode == 125 and "unknown flag: --bogus" in r.stderr and "docker run --help" in r.stderr
+    r = run(world, "kind", "create", "cluster", "--bogus")
+    assert r.returncode == 1 and r.stderr.strip() == "ERROR: unknown flag: --bogus"
+    r = run(world, "kubectl", "get", "pods", "--bogus")
+    assert r.returncode == 1 and "error: unknown flag: --bogus" in r.stderr
+    r = run(world, "kubectl", "frobnicate")
+    assert r.returncode == 1 and 'error: unknown command "frobnicate" for "kubectl"' in r.stderr
+    r = run(world, "flux", "install", "--bogus")
+    assert r.returncode == 1 and "✗ unknown flag: --bogus" in r.stderr
+    r = run(world, "docker", "ps", "-z")
+    assert r.returncode == 125 and "unknown shorthand flag: 'z' in -z" in r.stderr
+
+
+def test_versions_and_call_log(world):
+    assert run(world, "docker", "version", "--format", "{{.Server.Version}}").stdout == "28.2.2\n"
+    assert run(world, "kind", "version").stdout == "kind v0.32.0 go1.25.1 linux/amd64\n"
+    assert run(world, "flux", "version", "--client").stdout == "flux: v2.9.4\n"
+    assert run(world, "flux", "--version").stdout == "flux version 2.9.4\n"
+    j = json.loads(run(world, "kubectl", "version", "--client", "-o", "json").stdout)
+    assert j["clientVersion"]["gitVersion"].startswith("v1.")
+    env = world.env(FAKE_KIND_VERSION="0.26.0")
+    assert run(world, "kind", "version", env=env).stdout.startswith("kind v0.26.0 ")
+    calls = world.calls()
+    assert [c["tool"] for c in calls][:4] == ["docker", "kind", "flux", "flux"]
+    assert all(not c["mutating"] and c["rc"] == 0 for c in calls)
+    world.clear_calls()
+    assert world.calls() == []
+
+
+def test_failure_injection_env_and_file(world):
+    r = run(world, "docker", "run", "-d", "--name", "x", "busybox", env=world.env(fail="docker run"))
+    assert r.returncode == 1 and r.stderr.strip() == "fake: injected failure: docker run"
+    assert world.state()["docker"]["containers"] == {}
+    world.set_fail("kind create cluster;docker volume rm")
+    r = run(world, "kind", "-v", "1", "create", "cluster", "--name", "a")
+    assert r.returncode == 1 and "injected failure: kind create cluster" in r.stderr
+    world.set_fail(None)
+    assert run(world, "kind", "get", "clusters").returncode == 0
+
+
+def test_daemon_down(world):
+    world.docker_down(True)
+    r = run(world, "docker", "inspect", "-f", "{{.State.Running}}", "kind-registry")
+    assert r.returncode == 1
+    assert "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" \
+        in r.stderr
+    assert run(world, "kind", "get", "clusters").returncode == 1
+    world.docker_down(False)
+    r = run(world, "docker", "inspect", "-f", "{{.State.Running}}", "kind-registry")
+    assert r.returncode == 1 and r.stderr.strip() == "Error: No such object: kind-registry"
+    r = run(world, "docker", "inspect", "--type", "container", "-f", "{{.Id}}", "nope")
+    assert r.stderr.strip() == "Error: No such container: nope"
+
+
+# ---------------------------------------------------------------- docker + registry
+
+def test_registry_lifecycle_and_http_api(world, tmp_path):
+    port = free_port()
+    start_registry(world, port)
+    assert run(world, "docker", "inspect", "-f", "{{.State.Running}}", "kind-registry").stdout == "true\n"
+    assert run(world, "docker", "inspect", "-f={{json .NetworkSettings.Networks.kind}}",
+               "kind-registry").stdout == "null\n"
+    pb = json.loads(run(world, "docker", "inspect", "-f", "{{json .HostConfig.PortBindings}}", "kind-registry").stdout)
+    assert pb == {"5000/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}
+    r = run(world, "docker", "inspect", "-f", "{{.Foo.Bar}}", "kind-registry")
+    assert r.returncode == 2 and "unsupported template" in r.stderr
+    # name conflict
+    r = run(world, "docker", "run", "-d", "--name", "kind-registry", "registry:3")
+    assert r.returncode == 125 and 'The container name "/kind-registry" is already in use' in r.stderr
+    # registry API
+    base = "http://127.0.0.1:%d" % port
+    assert requests.get(base + "/v2/").status_code == 200
+    r = requests.get(base + "/v2/lab-app/manifests/x")
+    assert r.status_code == 404 and r.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+    # build + push
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "server.py").write_text("print('hi')\n")
+    r = run(world, "docker", "build", "-t", "localhost:%d/lab-app:t1" % port, str(ctx))
+    assert r.returncode == 1 and "failed to read dockerfile" in r.stderr
+    (ctx / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    assert run(world, "docker", "build", "-t", "localhost:%d/lab-app:t1" % port, str(ctx)).returncode == 0
+    iid = run(world, "docker", "image", "inspect", "-f", "{{.Id}}", "localhost:%d/lab-app:t1" % port).stdout.strip()
+    assert iid.startswith("sha256:")
+    r = run(world, "docker", "push", "localhost:%d/lab-app:t1" % port)
+    assert r.returncode == 0, r.stderr
+    h = requests.head(base + "/v2/lab-app/manifests/t1")
+    assert h.status_code == 200 and h.headers["Docker-Content-Digest"].startswith("sha256:")
+    assert requests.get(base + "/v2/lab-app/tags/list").json() == {"name": "lab-app", "tags": ["t1"]}
+    # stop kills the server; push then fails like docker does
+    assert run(world, "docker", "stop", "kind-registry").returncode == 0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(base + "/v2/", timeout=2)
+    r = run(world, "docker", "push", "localhost:%d/lab-app:t1" % port)
+    assert r.returncode == 1 and "connect: connection refused" in r.stderr
+    # rm of a stopped container + volume persistence
+    assert run(world, "docker", "rm", "kind-registry").returncode == 0
+    start_registry(world, port)
+    assert requests.get(base + "/v2/lab-app/tags/list").json()["tags"] == ["t1"]
+    r = run(world, "docker", "rm", "kind-registry")
+    assert r.returncode == 1 and "container is running" in r.stderr
+    assert run(world, "docker", "rm", "-f", "kind-registry").returncode == 0
+    assert run(world, "docker", "volume", "rm", "kind-registry-data").returncode == 0
+    assert run(world, "docker", "volume", "ls", "-q").stdout == ""
+
+
+def test_port_already_allocated_leaves_created_container(world):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    try:
+        r = run(world, "docker", "run", "-d", "--restart=always", "-p", "127.0.0.1:%d:5000" % port, "--name",
+                "kind-registry", "registry:3")
+        assert r.returncode == 125
+        assert "Bind for 127.0.0.1:%d failed: port is already allocated" % port in r.stderr
+        assert run(world, "docker", "inspect", "-f", "{{.State.Status}}", "kind-registry").stdout == "created\n"
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------- kind + kubectl
+
+def test_kind_cluster_and_kubectl_basics(world, tmp_path):
+    r = run(world, "kind", "get", "clusters")
+    assert r.stdout == "" and r.stderr.strip() == "No kind clusters found."
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(KIND_CFG + "foo: bar\n")
+    r = run(world, "kind", "create", "cluster", "--name", "x", "--config", str(bad))
+    assert r.returncode == 1 and 'unknown field "foo"' in r.stderr
+    role = tmp_path / "role.yaml"
+    role.write_text(KIND_CFG.replace("gitops-lab/tier: worker}", "node-role.kubernetes.io/worker: ''}", 1))
+    r = run(world, "kind", "create", "cluster", "--name", "x", "--config", str(role))
+    assert r.returncode == 1 and "failed to join node with kubeadm" in r.stderr
+    assert run(world, "kind", "get", "clusters").stdout == ""
+    make_cluster(world, tmp_path)
+    r = run(world, "kind", "create", "cluster", "--name", "gitops-lab")
+    assert r.returncode == 1 and 'node(s) already exist for a cluster with the name "gitops-lab"' in r.stderr
+    assert run(world, "kind", "get", "nodes", "--name", "gitops-lab").stdout.split() == [
+        "gitops-lab-control-plane", "gitops-lab-worker", "gitops-lab-worker2"]
+    assert run(world, "kubectl", "config", "current-context").stdout == "kind-gitops-lab\n"
+    nodes = json.loads(run(world, "kubectl", "get", "nodes", "-o", "json").stdout)["items"]
+    cp = [n for n in nodes if n["metadata"]["name"].endswith("control-plane")][0]
+    assert cp["spec"]["taints"][0]["key"] == "node-role.kubernetes.io/control-plane"
+    assert sum(1 for n in nodes if n["metadata"]["labels"].get("gitops-lab/tier") == "worker") == 2
+    # apply semantics
+    m = "apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n---\napiVersion: v1\nkind: ConfigMap\n" \
+        "metadata: {name: c, namespace: dev}\ndata: {A: '1'}\n"
+    assert run(world, "kubectl", "apply", "-f", "-", input=m).stdout == "namespace/dev created\nconfigmap/c created\n"
+    rv = run(world, "kubectl", "get", "cm", "c", "-n", "dev", "-o", "jsonpath={.metadata.resourceVersion}").stdout
+    assert run(world, "kubectl", "apply", "-f", "-", input=m).stdout == \
+        "namespace/dev unchanged\nconfigmap/c unchanged\n"
+    assert run(world, "kubectl", "get", "cm", "c", "-n", "dev", "-o",
+               "jsonpath={.metadata.resourceVersion}").stdout == rv
+    r = run(world, "kubectl", "apply", "-f", "-", input="apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, "
+                                                          "namespace: nope}\n")
+    assert r.returncode == 1 and 'namespaces "nope" not found' in r.stderr
+    r = run(world, "kubectl", "apply", "-f", "-", input="apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\n"
+                                                          "metadata: {name: s, namespace: dev}\n")
+    assert r.returncode == 1 and 'no matches for kind "ServiceMonitor"' in r.stderr
+    assert "ensure CRDs are installed first" in r.stderr
+    r = run(world, "kubectl", "get", "deployment", "app", "-n", "dev")
+    assert r.returncode == 1 and r.stderr.strip() == 'Error from server (NotFound): deployments.apps "app" not found'
+    r = run(world, "kubectl", "--context", "kind-nope", "get", "pods")
+    assert r.returncode == 1 and 'error: context "kind-nope" does not exist' in r.stderr
+    r = run(world, "kubectl", "get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes")
+    assert "the server could not find the requested resource" in r.stderr
+    r = run(world, "kubectl", "wait", "--for=condition=Available", "deployment/coredns", "-n", "kube-system",
+            "--timeout=5s")
+    assert r.returncode == 0 and "condition met" in r.stdout
+    # out-of-band cluster deletion -> connection refused
+    world.delete_cluster_by_hand("gitops-lab")
+    r = run(world, "kubectl", "get", "pods")
+    assert r.returncode == 1 and "was refused - did you specify the right host or port?" in r.stderr
+    # mutating classification
+    muts = {tuple(c["argv"][:2]) for c in world.mutating_calls("kubectl")}
+    assert ("apply", "-f") in muts
+    assert not any(c["argv"][0] == "get" for c in world.mutating_calls("kubectl"))
+
+
+def test_metrics_server_apiservice(world, tmp_path):
+    make_cluster(world, tmp_path)
+
+    def manifest(args):
+        return """\
+apiVersion: v1
+kind: Service
+metadata: {name: metrics-server, namespace: kube-system}
+spec: {selector: {k8s-app: metrics-server}, ports: [{name: https, port: 443, targetPort: https}]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: metrics-server, namespace: kube-system}
+spec:
+  selector: {matchLabels: {k8s-app: metrics-server}}
+  template:
+    metadata: {labels: {k8s-app: metrics-server}}
+    spec:
+      containers:
+      - name: metrics-server
+        image: registry.k8s.io/metrics-server/metrics-server:v0.9.0
+        args: %s
+        ports: [{containerPort: 10250, name: https}]
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.metrics.k8s.io}
+spec: {group: metrics.k8s.io, version: v1beta1, service: {name: metrics-server, namespace: kube-system},
+       groupPriorityMinimum: 100, versionPriority: 100}
+""" % json.dumps(args)
+    assert run(world, "kubectl", "apply", "-f", "-", input=manifest(["--secure-port=10250"])).returncode == 0
+    r = run(world, "kubectl", "get", "apiservice", "v1beta1.metrics.k8s.io", "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Available\")].reason}")
+    assert r.stdout == "FailedDiscoveryCheck"
+    assert run(world, "kubectl", "apply", "-f", "-",
+               input=manifest(["--secure-port=10250", "--kubelet-insecure-tls"])).returncode == 0
+    r = run(world, "kubectl", "wait", "--for=condition=Available", "apiservice/v1beta1.metrics.k8s.io",
+            "--timeout=10s")
+    assert r.returncode == 0, r.stderr
+    j = json.loads(run(world, "kubectl", "get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes").stdout)
+    assert j["kind"] == "NodeMetricsList" and len(j["items"]) == 3
+
+
+# ---------------------------------------------------------------- flux
+
+def gitops_tree(tmp_path):
+    root = tmp_path / "flux-cd"
+    d = root / "apps" / "dev"
+    d.mkdir(parents=True)
+    (d / "kustomization.yaml").write_text("resources: [namespace.yaml, app.yaml]\n")
+    (d / "namespace.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: dev}\n")
+    (d / "app.yaml").write_text("""\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app, namespace: dev, labels: {app.kubernetes.io/name: app}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app.kubernetes.io/name: app}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: app}}
+    spec:
+      affinity:
+        nodeAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+            nodeSelectorTerms:
+            - matchExpressions: [{key: gitops-lab/tier, operator: In, values: [worker]}]
+      containers:
+      - name: app
+        image: ${APP_IMAGE:=busybox:1.36}
+        ports: [{containerPort: 8000, name: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: app, namespace: dev}
+spec: {selector: {app.kubernetes.io/name: app}, ports: [{name: http, port: 8000, targetPort: http}]}
+""")
+    return root
+
+
+FLUX_OBJS = """\
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: OCIRepository
+metadata: {name: lab-gitops, namespace: flux-system}
+spec: {interval: 1m, url: "oci://kind-registry:5000/lab-gitops", ref: {tag: latest}, insecure: true}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps-dev, namespace: flux-system}
+spec:
+  interval: 10m
+  path: ./apps/dev
+  prune: true
+  wait: true
+  sourceRef: {kind: OCIRepository, name: lab-gitops}
+  postBuild:
+    substituteStrategy: Always
+    substituteFrom: [{kind: ConfigMap, name: lab-vars, optional: true}]
+"""
+
+
+def test_flux_gitops_flow(world, tmp_path):
+    port = free_port()
+    start_registry(world, port)
+    make_cluster(world, tmp_path)
+    assert "✔ prerequisites checks passed" in run(world, "flux", "check", "--pre").stderr
+    r = run(world, "flux", "install")
+    assert r.returncode == 0 and "✔ install finished" in r.stderr
+    lab = run(world, "kubectl", "get", "deploy", "source-controller", "-n", "flux-system", "-o",
+              "jsonpath={.metadata.labels.app\\.kubernetes\\.io/version}")
+    assert lab.stdout == "v2.9.4"
+    tree = gitops_tree(tmp_path)
+    r = run(world, "flux", "push", "artifact", "oci://localhost:%d/lab-gitops:v1" % port, "--path=%s" % tree,
+            "--source=file:///repo")
+    assert r.returncode == 1 and "--revision is required" in r.stderr
+    r = run(world, "flux", "push", "artifact", "oci://localhost:%d/lab-gitops:v1" % port, "--path=%s" % tree,
+            "--source=file:///repo", "--revision=main@sha1:abc")
+    assert r.returncode == 0 and "artifact successfully pushed" in r.stderr
+    assert run(world, "flux", "tag", "artifact", "oci://localhost:%d/lab-gitops:v1" % port,
+               "--tag", "latest").returncode == 0
+    assert world.registry_tags("lab-gitops", port) == ["latest", "v1"]
+    assert run(world, "kubectl", "apply", "-f", "-", input=FLUX_OBJS).returncode == 0
+    # registry not on the kind network yet -> source fails like source-controller
+    r = run(world, "flux", "reconcile", "source", "oci", "lab-gitops")
+    assert r.returncode == 1 and "no such host" in r.stderr
+    assert run(world, "docker", "network", "connect", "kind", "kind-registry").returncode == 0
+    r = run(world, "docker", "network", "connect", "kind", "kind-registry")
+    assert r.returncode == 1 and "endpoint with name kind-registry already exists in network kind" in r.stderr
+    r = run(world, "flux", "reconcile", "kustomization", "apps-dev", "--with-source")
+    assert r.returncode == 0, r.stderr
+    assert "✔ applied revision latest@sha256:" in r.stderr
+    pods = json.loads(run(world, "kubectl", "get", "pods", "-n", "dev", "-o", "json").stdout)["items"]
+    assert len(pods) == 2 and all(p["spec"]["nodeName"].endswith(("worker", "worker2")) for p in pods)
+    assert {p["spec"]["containers"][0]["image"] for p in pods} == {"busybox:1.36"}
+    r = run(world, "kubectl", "wait", "--for=condition=Ready", "kustomization/apps-dev", "-n", "flux-system",
+            "--timeout=5s")
+    assert r.returncode == 0
+    # substitution from ConfigMap: image in the fake registry missing -> health check fails
+    run(world, "kubectl", "create", "configmap", "lab-vars", "-n", "flux-system",
+        "--from-literal=APP_IMAGE=localhost:%d/lab-app:nope" % port)
+    r = run(world, "flux", "reconcile", "kustomization", "apps-dev")
+    assert r.returncode == 1 and "health check failed" in r.stderr and "Deployment/dev/app" in r.stderr
+    out = run(world, "kubectl", "get", "pods", "-n", "dev").stdout
+    assert "ImagePullBackOff" in out
+    assert "Running" in out  # old pods kept during a failed rollout
+    r = run(world, "kubectl", "wait", "--for=condition=Ready", "kustomization/apps-dev", "-n", "flux-system",
+            "--timeout=1s")
+    assert r.returncode == 1 and "timed out waiting for the condition on kustomizations/apps-dev" in r.stderr
+    r = run(world, "flux", "get", "kustomizations")
+    assert r.stdout.startswith("NAME") and "False" in r.stdout
+
+
+def test_networkpolicy_and_port_forward(world, tmp_path):
+    make_cluster(world, tmp_path)
+    m = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: dev}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app, namespace: dev}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: app}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: app}}
+    spec:
+      containers: [{name: app, image: "localhost:5001/lab-app:x", ports: [{containerPort: 8000, name: http}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: app, namespace: dev}
+spec: {selector: {app.kubernetes.io/name: app}, ports: [{name: http, port: 8000, targetPort: http}]}
+"""
+    assert run(world, "kubectl", "apply", "-f", "-", input=m.replace("localhost:5001/lab-app:x",
+                                                                       "busybox:1.36")).returncode == 0
+    assert run(world, "kubectl", "run", "probe", "-n", "dev", "--image", "curlimages/curl:8.10.1",
+               "--restart=Never", "--", "sleep", "3600").returncode == 0
+    url = "http://app.dev.svc.cluster.local:8000/healthz"
+    r = run(world, "kubectl", "exec", "probe", "-n", "dev", "--", "curl", "-s", url)
+    assert r.returncode == 0 and r.stdout == "ok\n"
+    deny = "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: default-deny, namespace: dev}\n" \
+           "spec: {podSelector: {}, policyTypes: [Ingress, Egress]}\n"
+    assert run(world, "kubectl", "apply", "-f", "-", input=deny).returncode == 0
+    r = run(world, "kubectl", "exec", "probe", "-n", "dev", "--", "curl", "-sS", url)
+    assert r.returncode == 28 and "timed out" in r.stderr
+    allow = """\
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: allow-dns-and-app, namespace: dev}
+spec:
+  podSelector: {}
+  policyTypes: [Ingress, Egress]
+  ingress: [{from: [{podSelector: {matchLabels: {run: probe}}}], ports: [{port: http}]}]
+  egress:
+  - to: [{podSelector: {matchLabels: {app.kubernetes.io/name: app}}}]
+    ports: [{port: 8000}]
+  - to: [{namespaceSelector: {}, podSelector: {matchLabels: {k8s-app: kube-dns}}}]
+    ports: [{port: 53, protocol: UDP}]
+"""
+    assert run(world, "kubectl", "apply", "-f", "-", input=allow).returncode == 0
+    r = run(world, "kubectl", "exec", "probe", "-n", "dev", "--", "curl", "-s", url)
+    assert r.returncode == 0 and r.stdout == "ok\n"
+    r = run(world, "kubectl", "exec", "probe", "-n", "dev", "--", "curl", "-sS",
+            "http://app.dev.svc.cluster.local:9999/")
+    assert r.returncode == 28
+    # port-forward serves HTTP and dies with its parent
+    lp = free_port()
+    p = subprocess.Popen(["kubectl", "port-forward", "-n", "dev", "svc/app", "%d:8000" % lp, "--address",
+                          "127.0.0.1"], env=world.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        assert line == "Forwarding from 127.0.0.1:%d -> 8000\n" % lp
+        assert requests.get("http://127.0.0.1:%d/healthz" % lp, timeout=5).text == "ok\n"
+        r = run(world, "kubectl", "port-forward", "-n", "dev", "svc/app", "%d:8000" % lp, "--address", "127.0.0.1")
+        assert r.returncode == 1 and "unable to listen on any of the requested ports: [{%d 8000}]" % lp in r.stderr
+        pids = world.background_pids()
+        assert p.pid in pids
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(10)
+    time.sleep(0.3)
+    with pytest.raises(requests.ConnectionError):
+        requests.get("http://127.0.0.1:%d/healthz" % lp, timeout=2)
+    for pid in pids:
+        if pid != p.pid and any(b["kind"] == "port-forward-app" for k, b in world.state()["background"].items()
+                                if int(k) == pid):
+            assert not pid_alive(pid)
+    assert p.pid not in world.background_pids()
