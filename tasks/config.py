@@ -230,6 +230,9 @@ def load(cli: Mapping[str, str] | None = None, env: Mapping[str, str] | None = N
     if values["CLUSTER_PROVIDER"] == "existing" and sources["KUBE_CONTEXT"] == "default":
         raise LabError("CLUSTER_PROVIDER=existing needs KUBE_CONTEXT", "the lab must not guess which cluster to use",
                        "set KUBE_CONTEXT to your cluster's context (`kubectl config get-contexts`)")
+    if values["CLUSTER_PROVIDER"] == "existing" and not values["REGISTRY"]:
+        raise LabError("CLUSTER_PROVIDER=existing needs REGISTRY", "a real cluster cannot pull from your laptop's registry",
+                       "set REGISTRY to one it can reach, e.g. REGISTRY=ghcr.io/you")
     if bool(values["REGISTRY_USERNAME"]) != bool(values["REGISTRY_PASSWORD"]):
         raise LabError("REGISTRY_USERNAME and REGISTRY_PASSWORD go together", "one of them is empty",
                        "set both, or neither (then docker login / REGISTRY_PROVIDER is used)")

@@ -32,7 +32,18 @@ def check_docker_daemon(t) -> str:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Free = nothing listens there and we could bind it as Docker would.
+
+    SO_REUSEADDR, as Docker's proxy uses, so connections in TIME_WAIT from a registry
+    that just stopped do not count as busy; the connect test catches listeners bound
+    to the wildcard address (macOS AirPlay on *:5000), which a BSD bind would let pass.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        if probe.connect_ex((host, port)) == 0:
+            return False
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:

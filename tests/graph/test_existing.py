@@ -1,0 +1,87 @@
+"""CLUSTER_PROVIDER=existing and a remote REGISTRY, against the fakes: check, never create or delete;
+secrets never echoed."""
+from __future__ import annotations
+
+import pytest
+
+from tests.graph.conftest import free_port, has
+
+CREATE_OR_DELETE = ("kind create", "kind delete", "docker run", "docker rm", "docker start", "docker stop",
+                    "docker volume rm")
+
+
+@pytest.fixture
+def existing(lab):
+    """A cluster the user made themselves, and a registry they run (on the host, port reg_port)."""
+    proc = lab.world.run("kind", "create", "cluster", "--name", "team", "--config",
+                         str(lab.root / "kind-three-node.yaml"), env=lab.env())
+    assert proc.returncode == 0, proc.stderr
+    lab.reg_port = free_port()
+    proc = lab.world.run("docker", "run", "-d", "-p", f"127.0.0.1:{lab.reg_port}:5000", "--name", "team-registry",
+                         "registry:3", env=lab.env())
+    assert proc.returncode == 0, proc.stderr
+    lab.world.clear_calls()
+    lab.settings = ["CLUSTER_PROVIDER=existing", "KUBE_CONTEXT=kind-team", f"REGISTRY=localhost:{lab.reg_port}/team"]
+    return lab
+
+
+def test_existing_cluster_is_checked_never_created_or_deleted(existing):
+    proc = existing.doit("app_push", "cluster", "flux", *existing.settings)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    calls = existing.mutating()
+    assert not has(calls, *CREATE_OR_DELETE), calls
+    assert has(calls, f"docker push localhost:{existing.reg_port}/team/lab-app:")
+    assert has(calls, "flux install")
+    assert "context kind-team: Kubernetes v1.36.1, 2 worker node(s)" in proc.stdout
+
+
+def test_teardown_refuses_to_delete_what_it_did_not_create(existing):
+    proc = existing.doit("teardown_all", *existing.settings)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not has(existing.mutating(), *CREATE_OR_DELETE)
+    assert "did not create it" in proc.stdout
+    proc = existing.doit("delete_cluster", *existing.settings)
+    assert proc.returncode != 0 and "will not delete it" in proc.stderr
+    assert existing.world.run("kind", "get", "clusters", env=existing.env()).stdout.split() == ["team"]
+
+
+def test_missing_worker_label_is_one_clear_line(existing):
+    for node in ("team-worker", "team-worker2"):
+        existing.world.run("kubectl", "--context", "kind-team", "label", "node", node, "gitops-lab/tier-",
+                           env=existing.env())
+    proc = existing.doit("cluster", *existing.settings)
+    assert proc.returncode != 0
+    assert "label node NODE gitops-lab/tier=worker" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unknown_context_is_one_clear_line(existing):
+    settings = [s if not s.startswith("KUBE_CONTEXT") else "KUBE_CONTEXT=nope" for s in existing.settings]
+    proc = existing.doit("cluster", *settings)
+    assert proc.returncode != 0 and "kubectl context nope does not exist" in proc.stderr
+
+
+def test_secrets_are_never_echoed(existing):
+    secret = "s3cr3t-token-value"
+    proc = existing.doit("sync", *existing.settings, "REGISTRY_USERNAME=robot", REGISTRY_PASSWORD=secret)
+    out = proc.stdout + proc.stderr
+    assert secret not in out
+    assert "flux push artifact" in out and "***" in out
+    config = existing.doit("config", REGISTRY_PASSWORD=secret, REGISTRY_USERNAME="robot")
+    assert secret not in config.stdout and "***" in config.stdout
+    # the real CLI did receive the credentials (the fake logs raw argv)
+    assert any(secret in " ".join(c["argv"]) for c in existing.world.calls("flux"))
+
+
+@pytest.mark.parametrize("value", ["https://ghcr.io/me", "ghcr.io/me:v1", "not a registry", "ghcr.io/Me"])
+def test_remote_registry_is_validated_before_use(lab, value):
+    proc = lab.doit("setup", "CLUSTER_PROVIDER=existing", "KUBE_CONTEXT=x", f"REGISTRY={value}")
+    assert proc.returncode == 2 and "invalid REGISTRY" in proc.stderr
+    assert lab.calls() == []
+
+
+def test_existing_needs_context_and_registry(lab):
+    proc = lab.doit("setup", "CLUSTER_PROVIDER=existing")
+    assert proc.returncode == 2 and "needs KUBE_CONTEXT" in proc.stderr
+    proc = lab.doit("setup", "CLUSTER_PROVIDER=existing", "KUBE_CONTEXT=x")
+    assert proc.returncode == 2 and "needs REGISTRY" in proc.stderr
+    assert lab.calls() == []
