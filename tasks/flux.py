@@ -26,6 +26,9 @@ def is_ready(t, cfg) -> bool:
 
 def ensure(t, cfg) -> dict:
     ctx = ("--context", cfg.KUBE_CONTEXT)
+    if t.dry_run and cluster.identity(t, cfg) is None:
+        t.mutate("flux", "install", *ctx, "--timeout=5m")
+        return {"flux": "dry-run"}
     pre = t.probe("flux", "check", "--pre", *ctx, check=False, timeout=120)
     if not pre.ok:
         raise LabError("`flux check --pre` failed", tail(pre.err or pre.out, 2),

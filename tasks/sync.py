@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from tasks import console, flux_status, image, kube, registry, state
+from tasks import cluster, console, flux_status, image, kube, registry, state
 from tasks.errors import LabError
 from tasks.state import source_url
 from tasks.tools import Secret
@@ -164,6 +164,12 @@ def is_ready(t, cfg) -> bool:
 
 def ensure(t, cfg) -> dict:
     ref = image.image_ref(cfg)
+    if t.dry_run and cluster.identity(t, cfg) is None:
+        # Nothing to read in a cluster that does not exist yet: show the plan.
+        publish(t, cfg)
+        t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), "# ConfigMap lab-vars + bootstrap")
+        reconcile(t, cfg)
+        return {"artifact": "dry-run", "image": ref}
     write_vars(t, cfg, ref)
     digest = publish(t, cfg) if cfg.GITOPS_SOURCE == "oci" else "git"
     apply_bootstrap(t, cfg)

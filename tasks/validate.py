@@ -624,6 +624,40 @@ def quota_problems(where: str, objs: list[dict], app: dict, max_replicas: int) -
     return p
 
 
+# --------------------------------------------------------------------------- observability
+
+
+GRAFANA_DASHBOARD_LABEL = "grafana_dashboard"
+
+
+def observability_problems(rendered: dict[str, list[dict]]) -> list[str]:
+    """Alert rules fully rendered (no kustomize $(VAR) left) and dashboard ConfigMaps
+    holding valid JSON that Flux will not substitute into."""
+    p = []
+    for env in ENVIRONMENTS:
+        for rule in _find(rendered.get(f"apps/{env}", []), "PrometheusRule"):
+            for group in rule["spec"].get("groups") or []:
+                for r in group.get("rules") or []:
+                    text = json.dumps({"expr": r.get("expr"), "labels": r.get("labels")})
+                    if "$(" in text:
+                        p.append(f"{FLUX_DIR}/apps/{env}: {_ident(rule)}: [alerts] {r.get('alert') or r.get('record')}: "
+                                 f"unresolved kustomize var in {text}")
+    for cm in _find(rendered.get("infrastructure", []), "ConfigMap"):
+        meta = cm.get("metadata") or {}
+        if (meta.get("labels") or {}).get(GRAFANA_DASHBOARD_LABEL) is None:
+            continue
+        for key, value in (cm.get("data") or {}).items():
+            try:
+                json.loads(value)
+            except ValueError as exc:
+                p.append(f"{FLUX_DIR}/infrastructure: {_ident(cm)}: [dashboard] {key} is not JSON: {exc}")
+        marks = {**(meta.get("labels") or {}), **(meta.get("annotations") or {})}
+        if marks.get("kustomize.toolkit.fluxcd.io/substitute") != "disabled":
+            p.append(f"{FLUX_DIR}/infrastructure: {_ident(cm)}: [dashboard] needs kustomize.toolkit.fluxcd.io/substitute: "
+                     f"disabled (Grafana's $variables are not Flux variables)")
+    return p
+
+
 # --------------------------------------------------------------------------- overlays vs base
 
 
@@ -851,6 +885,7 @@ def validate(root: pathlib.Path, variables: dict | None = None) -> list[str]:
         problems += env_problems(env, rendered[f"apps/{env}"])
     problems += overlay_env_problems(root, rendered["apps/base"])
     problems += flux_problems(root, bootstrap, rendered)
+    problems += observability_problems(rendered)
     if chart_version(rendered["infrastructure"]) != versions.KUBE_PROMETHEUS_STACK_CHART:
         problems.append(f"{FLUX_DIR}/infrastructure: [versions] kube-prometheus-stack chart {chart_version(rendered['infrastructure'])} != tasks/versions.py {versions.KUBE_PROMETHEUS_STACK_CHART}")
     problems += design_problems(root, rendered)

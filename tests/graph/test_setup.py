@@ -137,7 +137,8 @@ def test_dry_run_runs_nothing_and_records_nothing(lab):
 def test_dry_run_after_setup_plans_nothing(built):
     proc = built.doit("setup", DRY_RUN="1")
     assert proc.returncode == 0
-    assert "would run" not in proc.stdout and built.mutating() == []
+    assert "would run: $" not in proc.stdout and built.mutating() == []
+    assert "dry run: 0 mutating command(s) would run" in proc.stdout
 
 
 @pytest.mark.parametrize("var", ["REGISTRY_PORT=70000", "CLUSTER_NAME=Bad_Name", "GITOPS_SOURCE=svn",

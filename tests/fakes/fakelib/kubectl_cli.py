@@ -1635,10 +1635,11 @@ def cmd_port_forward(st, vals, pos, dd):
         fail('Error from server (NotFound): %s "%s" not found' % (K.gr(m), name))
     mappings = []
     for spec in pos[1:]:
-        local, _, remote = spec.rpartition(":")
+        local, colon, remote = spec.rpartition(":")
         if not remote.isdigit() and m["kind"] != "Service":
             fail('error: Error parsing remote port: %s' % remote)
-        mappings.append((local, remote))
+        # "8000" means 8000:8000; ":8000" means a random local port (kubectl's "0").
+        mappings.append((local if colon else remote, remote) if local or not colon else ("0", remote))
     if m["kind"] == "Service":
         pod, pods = _pod_for(c, "svc/" + name)
         resolved = []
@@ -1650,10 +1651,10 @@ def cmd_port_forward(st, vals, pos, dd):
             tp = sp.get("targetPort", sp["port"])
             if isinstance(tp, str) and not tp.isdigit():
                 tp = appnet.named_port(pod, tp)
-            resolved.append((local or remote if local != "" else str(sp["port"]), int(tp)))
+            resolved.append((local, int(tp)))
     else:
         pod, pods = _pod_for(c, target)
-        resolved = [(local or remote, int(remote)) for local, remote in mappings]
+        resolved = [(local, int(remote)) for local, remote in mappings]
     phase = (pod.get("status") or {}).get("phase")
     if phase != "Running":
         fail("error: unable to forward port because pod is not running. Current status=%s" % phase)
