@@ -85,6 +85,11 @@ def action(name: str, doing: str, fn):
         except LabError as exc:
             console.error(exc.line())
             return TaskFailed(exc.line())
+        except KeyboardInterrupt:
+            # Fail the step (doit then saves what finished) rather than unwind with a traceback.
+            line = f"{name} interrupted (Ctrl-C); run the same command again to continue"
+            console.error(line)
+            return TaskFailed(line)
         return result if isinstance(result, dict) else {}
     run.__name__ = f"{name}_action"
     return run

@@ -154,6 +154,10 @@ class Tools:
                            "check Docker's resources and run the task again") from None
         except ProcessExecutionError as exc:  # e.g. killed by a signal
             rc, out, err = exc.retcode, exc.stdout, exc.stderr
+        except BaseException:  # Ctrl-C: end the echoed line before anything else prints
+            if show:
+                print(flush=True)
+            raise
         if show:
             print(console.style(f" ({console.seconds(time.monotonic() - started)})", "dim"), flush=True)
         res = Result(rc if rc is not None else -1, out or "", err or "")

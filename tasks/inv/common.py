@@ -19,3 +19,6 @@ def run_step(name: str, doing: str, fn, *, lock: bool = True, **overrides):
     except LabError as exc:
         console.error(exc.line())
         raise Exit(code=1) from None
+    except KeyboardInterrupt:
+        console.error(f"{name} interrupted (Ctrl-C); run it again to continue")
+        raise Exit(code=130) from None
