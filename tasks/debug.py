@@ -130,6 +130,53 @@ def exec_failed(res) -> bool:
                             or "unable to upgrade connection" in text)
 
 
+# --- NetworkPolicies ---------------------------------------------------------------------------
+
+APP_LABELS = {"app.kubernetes.io/name": "app"}
+
+
+def _selects_app(selector: dict | None) -> bool:
+    """Could this podSelector select the app's pods? (matchExpressions: assume yes.)"""
+    labels = (selector or {}).get("matchLabels") or {}
+    return all(APP_LABELS.get(k) == v for k, v in labels.items())
+
+
+def _admits_every_namespace(rule: dict) -> bool:
+    peers = rule.get("from")
+    if not peers:
+        return True  # no `from`: every source, in every namespace
+    for peer in peers:
+        ns_sel = peer.get("namespaceSelector")
+        if ns_sel is not None and not ns_sel.get("matchLabels") and not ns_sel.get("matchExpressions"):
+            return True  # `namespaceSelector: {}` matches all namespaces
+        if (peer.get("ipBlock") or {}).get("cidr") in ("0.0.0.0/0", "::/0") and \
+                not (peer.get("ipBlock") or {}).get("except"):
+            return True
+    return False
+
+
+def open_policies(policies: list[dict]) -> list[str]:
+    """Names of the NetworkPolicies that let any namespace reach the app's pods (by spec, sorted)."""
+    found = []
+    for pol in policies:
+        spec = pol.get("spec") or {}
+        types = spec.get("policyTypes") or ["Ingress"]
+        if "Ingress" not in types or not _selects_app(spec.get("podSelector")):
+            continue
+        if any(_admits_every_namespace(rule) for rule in spec.get("ingress") or []):
+            found.append(pol["metadata"]["name"])
+    return sorted(found)
+
+
+def open_ingress_policies(t, cfg, ns: str) -> list[str]:
+    """Best effort, for the error message only: [] when the policies can't be read."""
+    try:
+        return open_policies(kube.items(kube.get_json(t, cfg, "networkpolicies", "-n", ns, missing_ok=True,
+                                                      quiet=True)))
+    except Exception:  # noqa: BLE001 - a diagnostic must never hide the finding it explains
+        return []
+
+
 # --- metrics --------------------------------------------------------------------------------
 
 def summarize_metrics(text: str) -> dict:
@@ -235,8 +282,14 @@ def debug_metrics(t, cfg) -> dict:
         raise LabError(f"could not run curl in {OUTSIDER}/{PROBE_POD}", res.err.strip()[-200:],
                        "run `doit debug_cleanup` and try again")
     if res.ok:
-        raise LabError(f"NetworkPolicy lets namespace {OUTSIDER} in",
-                       f"a pod in {OUTSIDER} got {res.out.strip()[:40]!r} from {health}",
+        culprits = open_ingress_policies(t, cfg, ns)
+        got = f"a pod in {OUTSIDER} got {res.out.strip()[:40]!r} from {health}"
+        if culprits:
+            names = ", ".join(f"{ns}/{name}" for name in culprits)
+            raise LabError(f"NetworkPolicy {names} lets every namespace in (so {OUTSIDER} got in)", got,
+                           f"remove it or narrow its ingress `from:`; the app's NetworkPolicies in {ns} must allow "
+                           f"only {ns} and {MONITORING} (flux-cd/apps/base/networkpolicies.yaml)")
+        raise LabError(f"NetworkPolicy lets namespace {OUTSIDER} in", got,
                        f"the app's NetworkPolicies in {ns} must allow only {ns} and {MONITORING} "
                        f"(flux-cd/apps/base/networkpolicies.yaml); is a NetworkPolicy-enforcing CNI running?")
     if res.rc not in REFUSED:

@@ -390,7 +390,8 @@ def hpa_demo(t, cfg) -> dict:
             console.say(f"load ({load.tool}):", "bold")
             for line in load.report().splitlines():
                 console.info(line)
-    _conclude(samples, hpa, metrics_ok, duration)
+    # Interrupted: the load ran only as long as the last sample says, not HPA_DURATION.
+    _conclude(samples, hpa, metrics_ok, round(samples[-1].t) if interrupted and samples else duration)
     path = _timeline(samples, ns)
     if interrupted:
         raise LabError("hpa_demo interrupted", "the port-forward and the load were stopped",

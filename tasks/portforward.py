@@ -69,16 +69,48 @@ def forward(t, cfg, namespace: str, target: str = "svc/app", remote: int = 8000,
         log.unlink(missing_ok=True)
 
 
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # its own session: this reaches kubectl's children too
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[-1].split()[0] == "Z":
+                    return True  # a zombie has ended; its (dead) parent's init reaps it
+        except FileNotFoundError:
+            return True
+        except OSError:  # no /proc (macOS)
+            if not _alive(pid):
+                return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _end(pid: int, grace: float = 5) -> None:
+    """SIGTERM, wait until it has really ended, SIGKILL if it will not: "ended" must be true."""
+    _signal(pid, signal.SIGTERM)
+    if not _gone(pid, grace):
+        _signal(pid, signal.SIGKILL)
+        _gone(pid, grace)
+
+
 def stop_leftovers() -> int:
     """End port-forwards left by a killed run. Returns how many were ended."""
     ended = 0
     for record in sorted(_records_dir().glob("*.pid")):
         pid = int(record.stem)
         if _alive(pid) and _is_port_forward(pid):
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGTERM)
+            _end(pid)
             ended += 1
             console.info(f"ended port-forward pid {pid} ({record.read_text().strip()})")
         record.unlink(missing_ok=True)

@@ -26,7 +26,8 @@ def teardown(t, cfg) -> None:
     registry.remove(t, cfg, purge=cfg.PURGE == "1")
     if not t.dry_run:
         state.forget("cluster.json", "doit.json", "doit-dry-run.json")
-    if cfg.PURGE != "1":
+    if cfg.PURGE != "1" and not cfg.remote_registry and \
+            cfg.registry_volume in t.probe("docker", "volume", "ls", "-q", timeout=60).out.split():
         console.info(f"registry images kept in volume {cfg.registry_volume} (PURGE=1 removes them)")
     console.ok("lab torn down; `doit setup` builds it again")
 
@@ -34,9 +35,13 @@ def teardown(t, cfg) -> None:
 def stop_cluster(t, cfg) -> None:
     if cfg.existing:
         raise cluster.refuse_existing(cfg)
-    running = [n for n in cluster.nodes(t, cfg)]
-    if not running:
+    nodes = cluster.nodes(t, cfg)
+    if not nodes:
         console.info(f"cluster {cfg.CLUSTER_NAME} does not exist")
+        return
+    running = [n for n in nodes if cluster._running(t, n)]
+    if not running:
+        console.info(f"the nodes of cluster {cfg.CLUSTER_NAME} are already stopped")
         return
     t.mutate("docker", "stop", *running, timeout=300)
     console.info("nodes stopped; `doit start_cluster` starts them again")
@@ -74,3 +79,10 @@ def cleanup_generated(t, cfg) -> None:
         log.unlink()
         removed += 1
     console.info(f"generated files removed: {removed}")
+
+
+def forget_task_database() -> None:
+    """After a teardown, nothing doit recorded describes reality any more."""
+    from tasks.graph import cfg
+    if not cfg().dry_run:
+        state.forget("doit.json")

@@ -131,6 +131,7 @@ def test_teardown_leaves_nothing(lab):
     assert E2E_ENV["CLUSTER_NAME"] not in run("kind", "get", "clusters").stdout.split()
     names = run("docker", "ps", "-a", "--format", "{{.Names}}").stdout.split()
     assert not [n for n in names if n.startswith(E2E_ENV["CLUSTER_NAME"]) or n == E2E_ENV["REGISTRY_NAME"]]
-    assert "port-forward" not in run("ps", "-eo", "args").stdout
+    assert f"kind-{E2E_ENV['CLUSTER_NAME']}" not in "\n".join(
+        line for line in run("ps", "-ww", "-eo", "args").stdout.splitlines() if "port-forward" in line)
     # idempotent
     run(sys.executable, "-m", "invoke", "teardown")

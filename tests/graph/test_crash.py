@@ -45,7 +45,7 @@ def assert_clean_and_complete(lab):
     lab.world.clear_calls()
     again = lab.doit("setup")
     assert again.returncode == 0 and lab.mutating() == [], lab.mutating()
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout
     assert not [l for l in out.splitlines() if "port-forward" in l and str(lab.root) in l]
 
 
