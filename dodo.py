@@ -8,7 +8,7 @@
 from doit.tools import config_changed
 from doit.task import result_dep
 
-from tasks import (cluster, debug, flux, hpa, image, info, metrics_server, preflight, registry, status, sync,
+from tasks import (cluster, debug, flux, grafana, hpa, image, info, metrics_server, preflight, registry, status, sync,
                    teardown, validate_task, verify)
 from tasks.graph import action, doit_config, load_config, reality
 
@@ -334,6 +334,11 @@ def task_hpa_stop():
 def task_hpa_reset():
     """Scale the app back to the HPA minimum and wait until Ready."""
     return {"actions": [action("hpa_reset", "reset replicas", hpa.hpa_reset)], "uptodate": [False]}
+
+
+def task_grafana():
+    """Port-forward Grafana on a free port and print its URL (SHOW_PASSWORD=1 prints the password)."""
+    return {"actions": [action("grafana", "open Grafana", grafana.grafana)], "uptodate": [False]}
 
 
 def task_debug_metrics():

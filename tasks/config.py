@@ -153,6 +153,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REGISTRY_PASSWORD", "", "password/token for REGISTRY (never printed)", secret=True),
     Setting("DRY_RUN", "", "1: print the mutating commands, run none", _flag),
     Setting("PURGE", "", "1: teardown also deletes the registry's image data", _flag),
+    Setting("SHOW_PASSWORD", "", "1: `doit grafana` prints Grafana's admin password", _flag),
     Setting("KIND", "kind", "kind binary"),
     Setting("KUBECTL", "kubectl", "kubectl binary"),
     Setting("FLUX", "flux", "flux binary"),

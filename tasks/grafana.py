@@ -107,7 +107,9 @@ def grafana(t, cfg, *, show_password: bool | None = None,
     """
     from tasks.hpa import interrupt_on_sigterm  # SIGTERM/SIGHUP behave like Ctrl-C
 
-    show = show_password_requested() if show_password is None else show_password
+    if show_password is None:
+        show_password = bool(getattr(cfg, "SHOW_PASSWORD", "")) or show_password_requested()
+    show = show_password
     if t.dry_run:
         console.info(f"dry run: would port-forward svc/{SERVICE} in {NAMESPACE} on a free local port "
                      f"(changes nothing in the cluster)")

@@ -85,5 +85,12 @@ def debug_cleanup(c):
     run_step("debug_cleanup", "debug pods", debug.debug_cleanup, lock=False)
 
 
-TASKS = [flux_status, cluster_status, check_flux, wait_for_flux, flux_logs, flux_suspend, flux_resume,
+@task
+def grafana(c):
+    """Port-forward Grafana and print its URL (SHOW_PASSWORD=1 prints the password)."""
+    from tasks import grafana as _grafana
+    run_step("grafana", "open Grafana", _grafana.grafana, lock=False)
+
+
+TASKS = [grafana, flux_status, cluster_status, check_flux, wait_for_flux, flux_logs, flux_suspend, flux_resume,
          hpa_demo, hpa_stop, hpa_reset, debug_metrics, debug_cleanup]
