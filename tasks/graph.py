@@ -8,7 +8,7 @@ import shutil
 import sys
 import time
 
-from doit.exceptions import TaskFailed
+from doit.exceptions import TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from tasks import config, console, state
@@ -131,11 +131,9 @@ class Reporter(ConsoleReporter):
         took = console.seconds(time.monotonic() - self.started)
         for result in self.failures:
             fail, task = result["exception"], result["task"]
-            if isinstance(fail, TaskFailed):
-                continue  # the step already printed its one line
+            if isinstance(fail, (TaskFailed, UnmetDependency)):
+                continue  # the step already printed its one line; its dependents add nothing
             msg = fail.get_msg().strip()
-            if "UnmetDependency" in type(fail).__name__ or "failed" in msg and "Dependent task" in msg:
-                continue
             console.error(f"{task.name}: unexpected error (a bug — please report it):\n{msg}")
         for msg in self.runtime_errors:
             console.error(msg.strip())

@@ -25,6 +25,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def default_signals() -> None:
+    """Undo SIGINT being ignored when the test runner itself was started in the background
+    (a shell ignores SIGINT for `cmd &`, and children inherit that): Ctrl-C must reach the run."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Lab:
     def __init__(self, tmp_path: Path):
         self.root = tmp_path / "repo"
@@ -72,10 +79,11 @@ class Lab:
         return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.root, env=self.env(**extra),
                               capture_output=True, text=True, timeout=timeout)
 
-    def start(self, *args: str, **extra) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "doit", *args], cwd=self.root, env=self.env(**extra),
+    def start(self, *args: str, tool: str = "doit", **extra) -> subprocess.Popen:
+        """A run in its own process group, that a test can signal like a terminal would."""
+        return subprocess.Popen([sys.executable, "-m", tool, *args], cwd=self.root, env=self.env(**extra),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=default_signals)
 
     # What happened, from the fakes' own log (they decide what is mutating).
     def mutating(self) -> list[str]:

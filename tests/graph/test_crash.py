@@ -74,9 +74,7 @@ def test_concurrent_setup_refuses_clearly_and_corrupts_nothing(lab):
 
 @pytest.mark.parametrize("step", ["kind delete cluster", "docker rm"])
 def test_teardown_killed_midway_then_completes(built, step):
-    proc = subprocess.Popen([sys.executable, "-m", "invoke", "teardown"], cwd=built.root,
-                            env=built.env(FAKE_PAUSE_AT=step), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = built.start("teardown", tool="invoke", FAKE_PAUSE_AT=step)
     wait_paused(built, proc)
     kill_group(proc, signal.SIGKILL)
     (Path(built.world.state_dir) / "paused").unlink(missing_ok=True)
