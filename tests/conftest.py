@@ -6,6 +6,11 @@ import signal
 
 import pytest
 
+# A shell starts `cmd &` with SIGINT ignored, and every child inherits that: then no test could
+# press Ctrl-C on anything. Take the normal handler back; children exec with the default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def _processes_under(path: str) -> list[int]:
     found = []

@@ -27,8 +27,7 @@ def lab(tmp_path):
 
     def start(*args):
         proc = subprocess.Popen([*DOIT, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                                preexec_fn=_default_sigint)
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
         procs.append(proc)
         return proc
 
@@ -134,7 +133,3 @@ def test_hpa_demo_completes_and_cleans_up(lab):
     assert (state / "hpa-timeline.svg").exists()
     assert not list((state / "portforwards").glob("*"))
 
-
-def _default_sigint() -> None:
-    # A runner started with `&` ignores SIGINT, and children inherit it: restore Ctrl-C.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -25,13 +25,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def default_signals() -> None:
-    """Undo SIGINT being ignored when the test runner itself was started in the background
-    (a shell ignores SIGINT for `cmd &`, and children inherit that): Ctrl-C must reach the run."""
-    import signal
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 class Lab:
     def __init__(self, tmp_path: Path):
         self.root = tmp_path / "repo"
@@ -83,7 +76,7 @@ class Lab:
         """A run in its own process group, that a test can signal like a terminal would."""
         return subprocess.Popen([sys.executable, "-m", tool, *args], cwd=self.root, env=self.env(**extra),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True, preexec_fn=default_signals)
+                                start_new_session=True)
 
     # What happened, from the fakes' own log (they decide what is mutating).
     def mutating(self) -> list[str]:
