@@ -226,7 +226,7 @@ def load(cli: Mapping[str, str] | None = None, env: Mapping[str, str] | None = N
         except ValueError as exc:
             raise LabError(f"invalid {s.name}={raw!r} (from {where})",
                            f"expected {exc}",
-                           f"fix it or unset it to use the default") from None
+                           "fix it or unset it to use the default") from None
         sources[s.name] = where
     if values["CLUSTER_PROVIDER"] == "existing" and sources["KUBE_CONTEXT"] == "default":
         raise LabError("CLUSTER_PROVIDER=existing needs KUBE_CONTEXT", "the lab must not guess which cluster to use",

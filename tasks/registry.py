@@ -153,9 +153,3 @@ def remove(t, cfg, purge: bool = False) -> None:
         if cfg.registry_volume in vols:
             t.mutate("docker", "volume", "rm", cfg.registry_volume, timeout=60)
 
-
-def stop(t, cfg) -> None:
-    if status(t, cfg) == "running":
-        t.mutate("docker", "stop", cfg.REGISTRY_NAME, timeout=60)
-    else:
-        console.info(f"registry {cfg.REGISTRY_NAME} is not running")

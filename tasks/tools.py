@@ -14,7 +14,6 @@ import re
 import shlex
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 
@@ -206,7 +205,3 @@ def stop_process(proc: subprocess.Popen, grace: float = 5) -> None:
         proc.wait(timeout=grace)
     except ProcessLookupError:
         pass
-
-
-def is_tty() -> bool:
-    return sys.stdout.isatty()
