@@ -71,15 +71,13 @@ def check_registry_port(t, cfg) -> str:
     return "free"
 
 
-def run(t, cfg) -> None:
-    found = check_binaries(t)
-    console.info("tools: " + ", ".join(f"{k} {v}" for k, v in found.items()))
-    console.info(f"docker daemon: {check_docker_daemon(t)}")
-    console.info(f"registry {'' if cfg.remote_registry else 'port ' + cfg.REGISTRY_PORT}: "
-                 f"{check_registry_port(t, cfg)}")
-
-
 def check_deps(t, cfg) -> None:
     found = check_binaries(t)
     console.info("tools: " + ", ".join(f"{k} {v}" for k, v in found.items()))
     console.info(f"docker daemon: {check_docker_daemon(t)}")
+
+
+def run(t, cfg) -> None:
+    check_deps(t, cfg)
+    console.info(f"registry {'' if cfg.remote_registry else 'port ' + cfg.REGISTRY_PORT}: "
+                 f"{check_registry_port(t, cfg)}")
