@@ -17,6 +17,7 @@ change any of those and only that part (and what depends on it) is rebuilt.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -170,6 +171,15 @@ def build(names: list[str]) -> int:
             continue
         out = out_dir(part, parts)
         start = time.monotonic()
+        # Two kit runs at once (two terminals, helpers) build each part once: the second waits.
+        lock_path = CACHE / "locks" / f"{part.name}.lock"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = lock_path.open("w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"kit: {part.name:<14} another kit run is building it; waiting ...", flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
         if (out / "done").exists():
             refs = load_images(out)
             print(f"kit: {part.name:<14} cached  {key(part, parts)}  {len(refs)} image(s)"
