@@ -1,0 +1,3 @@
+module kit.local/kindnetd
+
+go 1.24
