@@ -153,13 +153,17 @@ func (n *node) podCIDRs() []string {
 
 func isIPv6(s string) bool { return strings.Contains(s, ":") }
 
-// runner runs a command and returns its combined output; tests replace it.
+// runner runs a command and returns its standard output (iptables-nft writes warnings
+// about the other backend to stderr; they must not count as rules); tests replace it.
 type runner func(name string, args ...string) (string, error)
 
 func execRun(name string, args ...string) (string, error) {
-	out, err := exec.Command(name, args...).CombinedOutput()
+	var stderr strings.Builder
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return string(out), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
 	return string(out), nil
 }
@@ -372,7 +376,7 @@ func (r *reconciler) ensureMasqueradeFamily(v6 bool, subnets []string) error {
 		}
 		have = "-N " + masqChain
 	}
-	if strings.Join(strings.Fields(have), " ") != strings.Join(strings.Fields(strings.Join(want, "\n")), " ") {
+	if !sameRules(have, want) {
 		// The order matters (MASQUERADE last): rebuild the whole chain.
 		if _, err := r.iptables(v6, "-F", masqChain); err != nil {
 			return err
@@ -395,4 +399,16 @@ func (r *reconciler) ensureMasqueradeFamily(v6 bool, subnets []string) error {
 		log.Printf("nat POSTROUTING: %s -> %s", s, masqChain)
 	}
 	return nil
+}
+
+// sameRules compares `iptables -S` output with the wanted lines, ignoring spacing and
+// comment lines.
+func sameRules(have string, want []string) bool {
+	var got []string
+	for _, line := range strings.Split(have, "\n") {
+		if line = strings.Join(strings.Fields(line), " "); line != "" && !strings.HasPrefix(line, "#") {
+			got = append(got, line)
+		}
+	}
+	return slices.Equal(got, want)
 }
