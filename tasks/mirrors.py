@@ -1,0 +1,292 @@
+"""Local registry mirrors: a recreated cluster pulls nothing twice, and the lab runs offline.
+
+MIRRORS=on: one pull-through cache per upstream the cluster pulls from (docker.io, ghcr.io,
+registry.k8s.io, quay.io): a registry container with `proxy.remoteurl`, its data in a volume.
+Each node's containerd is told through `hosts.toml` (containerd's registry host config, the
+upstream way kind documents for mirrors) to try the mirror first and the upstream second.
+MIRRORS=offline: the same containers as plain registries, filled by `doit mirror_fill`;
+the nodes' containerd is pointed at the mirror only, so nothing ever reaches out.
+MIRRORS=off (default): nodes pull from the upstreams directly, as plain kind does.
+
+The volumes outlive `inv teardown` (that is the point); PURGE=1 removes them.
+Images the host's Docker runs (the kind node image, the registry, the app's base image)
+are not pulled by the nodes and are kept by Docker itself.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import requests
+
+from tasks import console
+from tasks.errors import LabError
+
+CONTAINER_PORT = 5000
+LABEL_FOR = "gitops-lab.mirror-for"
+LABEL_MODE = "gitops-lab.mirror-mode"
+
+
+@dataclass(frozen=True)
+class Upstream:
+    host: str     # as image references name it
+    remote: str   # what a pull-through cache fetches from
+    offset: int   # host port = REGISTRY_PORT + offset
+
+
+UPSTREAMS = (
+    Upstream("docker.io", "https://registry-1.docker.io", 1),
+    Upstream("ghcr.io", "https://ghcr.io", 2),
+    Upstream("registry.k8s.io", "https://registry.k8s.io", 3),
+    Upstream("quay.io", "https://quay.io", 4),
+)
+
+
+def enabled(cfg) -> bool:
+    return cfg.MIRRORS != "off" and not cfg.existing
+
+
+def container(cfg, up: Upstream) -> str:
+    return f"{cfg.REGISTRY_NAME}-mirror-{up.host.replace('.', '-')}"
+
+
+def volume(cfg, up: Upstream) -> str:
+    return f"{container(cfg, up)}-data"
+
+
+def port(cfg, up: Upstream) -> int:
+    return cfg.registry_port + up.offset
+
+
+def ports(cfg) -> list[int]:
+    return [port(cfg, up) for up in UPSTREAMS] if enabled(cfg) else []
+
+
+# --- image references ------------------------------------------------------------
+
+def split_ref(ref: str) -> tuple[str, str, str]:
+    """(registry host, repository path, tag or digest) the way Docker normalises names."""
+    name, sep, ref_part = ref.partition("@")
+    if sep:
+        tag = ref_part
+        name = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+    else:
+        last = name.rsplit("/", 1)[-1]
+        if ":" in last:
+            name, tag = name.rsplit(":", 1)
+        else:
+            tag = "latest"
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        host, path = first, rest
+    else:
+        host, path = "docker.io", name
+    if host in ("index.docker.io", "registry-1.docker.io"):
+        host = "docker.io"
+    if host == "docker.io" and "/" not in path:
+        path = f"library/{path}"
+    return host, path, tag
+
+
+def upstream_of(ref: str) -> Upstream | None:
+    host = split_ref(ref)[0]
+    return next((up for up in UPSTREAMS if up.host == host), None)
+
+
+# --- containers --------------------------------------------------------------------
+
+def listing(t, cfg) -> dict[str, dict]:
+    """This lab's mirror containers: name → {state, mode}. One call, decided by labels."""
+    res = t.probe("docker", "ps", "-a", "--filter", f"label={LABEL_FOR}={cfg.REGISTRY_NAME}",
+                  "--format", "{{json .}}")
+    found = {}
+    for line in res.out.splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        labels = dict(kv.split("=", 1) for kv in (row.get("Labels") or "").split(",") if "=" in kv)
+        found[row["Names"]] = {"state": row.get("State", ""), "mode": labels.get(LABEL_MODE, ""),
+                               "networks": set((row.get("Networks") or "").split(","))}
+    return found
+
+
+def run_args(cfg, up: Upstream) -> list[str]:
+    args = ["run", "-d", "--restart=always", "--name", container(cfg, up),
+            "--label", f"{LABEL_FOR}={cfg.REGISTRY_NAME}", "--label", f"{LABEL_MODE}={cfg.MIRRORS}",
+            "-p", f"127.0.0.1:{port(cfg, up)}:{CONTAINER_PORT}", "--network", "bridge",
+            "-v", f"{volume(cfg, up)}:/var/lib/registry"]
+    if cfg.MIRRORS == "on":
+        # distribution's pull-through cache: serves what it has, fetches and keeps the rest.
+        args += ["-e", f"REGISTRY_PROXY_REMOTEURL={up.remote}"]
+    return [*args, cfg.REGISTRY_IMAGE]
+
+
+def is_ready(t, cfg) -> bool:
+    if not enabled(cfg):
+        return True
+    have = listing(t, cfg)
+    return all(have.get(container(cfg, up), {}).get("state") == "running"
+               and have[container(cfg, up)]["mode"] == cfg.MIRRORS for up in UPSTREAMS)
+
+
+def ensure(t, cfg) -> dict:
+    """Each mirror running in the mode asked for; a mode change recreates the container, never the data."""
+    if not enabled(cfg):
+        return {"mirrors": "off"}
+    have = listing(t, cfg)
+    for up in UPSTREAMS:
+        name = container(cfg, up)
+        now = have.get(name)
+        if now and now["mode"] != cfg.MIRRORS:
+            console.info(f"mirror {name}: mode {now['mode']} → {cfg.MIRRORS} (its data volume is kept)")
+            t.mutate("docker", "rm", "-f", name, timeout=60)
+            now = None
+        if now is None:
+            t.mutate("docker", *run_args(cfg, up), timeout=300)
+        elif now["state"] != "running":
+            t.mutate("docker", "start", name, timeout=60)
+    return {"mirrors": cfg.MIRRORS}
+
+
+def connect(t, cfg) -> None:
+    """Nodes reach the mirrors by name on kind's network."""
+    if not enabled(cfg) or t.dry_run:
+        return
+    for name, row in sorted(listing(t, cfg).items()):
+        if "kind" not in row["networks"]:
+            t.mutate("docker", "network", "connect", "kind", name, timeout=30)
+
+
+def remove(t, cfg, purge: bool = False) -> None:
+    have = listing(t, cfg)
+    if have:
+        t.mutate("docker", "rm", "-f", *sorted(have), timeout=120)
+    if purge:
+        vols = set(t.probe("docker", "volume", "ls", "-q").out.split())
+        gone = [volume(cfg, up) for up in UPSTREAMS if volume(cfg, up) in vols]
+        if gone:
+            t.mutate("docker", "volume", "rm", *gone, timeout=120)
+    elif have:
+        console.info("mirror caches kept in their volumes (PURGE=1 removes them)")
+
+
+# --- the nodes' containerd ------------------------------------------------------------
+
+def hosts_toml(cfg, up: Upstream) -> str:
+    mirror = f"http://{container(cfg, up)}:{CONTAINER_PORT}"
+    # offline: the mirror is the server too, so containerd has nowhere else to go.
+    server = mirror if cfg.MIRRORS == "offline" else up.remote
+    return (f'server = "{server}"\n\n'
+            f'[host."{mirror}"]\n'
+            f'  capabilities = ["pull", "resolve"]\n')
+
+
+def node_files(cfg) -> dict[str, str]:
+    if not enabled(cfg):
+        return {}
+    return {f"/etc/containerd/certs.d/{up.host}/hosts.toml": hosts_toml(cfg, up) for up in UPSTREAMS}
+
+
+# --- what the lab needs, and what the mirrors hold ---------------------------------------
+
+IMAGE_LINE = re.compile(r"^\s*(?:-\s*)?image:\s*['\"]?([^'\"\s]+)", re.M)
+
+
+def images_in(text: str) -> set[str]:
+    return set(IMAGE_LINE.findall(text))
+
+
+def needed_images(t, cfg) -> list[str]:
+    """Every image the cluster pulls at the pinned versions, read from what the lab applies."""
+    from tasks import metrics_server, versions
+    found: set[str] = set()
+    found |= images_in(t.probe("kubectl", "kustomize", str(metrics_server.MANIFESTS), timeout=60).out)
+    found |= images_in(t.probe("flux", "install", "--export", timeout=60).out)
+    found |= {versions.DEBUG_IMAGE, versions.CURL_IMAGE}
+    # Images of a chart (kube-prometheus-stack) are only known once it runs: the cluster tells.
+    found |= running_images(t, cfg)
+    return sorted(ref for ref in found if upstream_of(ref))
+
+
+def running_images(t, cfg) -> set[str]:
+    from tasks import cluster
+    if not cluster.exists(t, cfg):
+        return set()
+    res = t.probe("kubectl", "--context", cfg.KUBE_CONTEXT, "get", "pods", "-A", "-o",
+                  "jsonpath={range .items[*]}{range .spec.containers[*]}{.image}{'\\n'}{end}"
+                  "{range .spec.initContainers[*]}{.image}{'\\n'}{end}{end}", check=False)
+    kind_own = ("registry.k8s.io/kube-", "registry.k8s.io/etcd", "registry.k8s.io/coredns",
+                "docker.io/kindest/", "registry.k8s.io/pause")
+    return {r for r in res.out.split() if not split_ref_str(r).startswith(kind_own)} if res.ok else set()
+
+
+def split_ref_str(ref: str) -> str:
+    host, path, tag = split_ref(ref)
+    return f"{host}/{path}"
+
+
+def manifest_url(cfg, ref: str) -> str:
+    up = upstream_of(ref)
+    _, path, tag = split_ref(ref)
+    return f"http://127.0.0.1:{port(cfg, up)}/v2/{path}/manifests/{tag}"
+
+
+ACCEPT = ", ".join([
+    "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+])
+
+
+def held(cfg, ref: str) -> bool:
+    """Read-only HTTP HEAD. A pull-through cache answers for what it can fetch, so in
+    MIRRORS=on a 200 may mean 'fetchable', which is what a pull needs."""
+    try:
+        return requests.head(manifest_url(cfg, ref), headers={"Accept": ACCEPT}, timeout=10).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def status_rows(t, cfg) -> list[list[str]]:
+    return [[ref, container(cfg, upstream_of(ref)), "present" if held(cfg, ref) else "MISSING"]
+            for ref in needed_images(t, cfg)]
+
+
+def check_offline(t, cfg) -> None:
+    """MIRRORS=offline: refuse before the cluster pulls, naming what is missing."""
+    if cfg.MIRRORS != "offline" or t.dry_run:
+        return
+    missing = [ref for ref in needed_images(t, cfg) if not held(cfg, ref)]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise LabError(f"MIRRORS=offline: {missing[0]} is not in its mirror{more}",
+                       "offline, the nodes pull only from the local mirrors",
+                       "run `doit mirror_fill` while online (`doit mirror_status` lists what is missing)")
+
+
+def fill(t, cfg) -> None:
+    """Copy every needed image into its mirror: pulled through it (on) or pushed from Docker (offline)."""
+    if not enabled(cfg):
+        raise LabError("MIRRORS is off", "there are no mirrors to fill", "run with MIRRORS=on or MIRRORS=offline")
+    ensure(t, cfg)
+    copied = already = 0
+    for ref in needed_images(t, cfg):
+        if held(cfg, ref) and cfg.MIRRORS == "offline":
+            already += 1
+            continue
+        up = upstream_of(ref)
+        _, path, tag = split_ref(ref)
+        local_ref = f"127.0.0.1:{port(cfg, up)}/{path}" + (f"@{tag}" if tag.startswith("sha256:") else f":{tag}")
+        if cfg.MIRRORS == "on":  # a pull through the cache is what fills it
+            t.mutate("docker", "pull", "-q", local_ref, timeout=900)
+        else:
+            have = t.probe("docker", "image", "inspect", "--format", "{{.Id}}", ref, check=False)
+            if not have.ok:
+                t.mutate("docker", "pull", "-q", ref, timeout=900)
+            t.mutate("docker", "tag", ref, local_ref, timeout=60)
+            t.mutate("docker", "push", "-q", local_ref, timeout=900)
+        t.mutate("docker", "rmi", local_ref, timeout=60, check=False)
+        copied += 1
+    console.ok(f"mirrors filled: {copied} copied, {already} already there")
+
