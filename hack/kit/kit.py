@@ -9,6 +9,7 @@ them, so the kit and the lab cannot drift apart.
     python3 hack/kit/kit.py build [PART ...]   build what is missing, load images into Docker
     python3 hack/kit/kit.py status             what is cached, under which key
     python3 hack/kit/kit.py env                PATH line putting the kit's binaries first
+    python3 hack/kit/kit.py bin                the folder of the kit's binaries
     python3 hack/kit/kit.py check              exit 0 when every part is cached (CI asks this)
 
 Each part is a script in hack/kit/parts/ (see README.md for its contract). A part's
@@ -261,6 +262,9 @@ def main(argv: list[str]) -> int:
         return 0 if all(written(p) and (out_dir(p, parts) / "done").exists() for p in parts.values()) else 1
     if cmd == "env":
         print(f"export PATH={CACHE / 'bin'}:$PATH")
+        return 0
+    if cmd == "bin":
+        print(CACHE / "bin")
         return 0
     print(__doc__, file=sys.stderr)
     return 2

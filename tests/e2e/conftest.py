@@ -58,9 +58,19 @@ def kubectl(*args: str, **kw):
     return run("kubectl", "--context", f"kind-{E2E_ENV['CLUSTER_NAME']}", *args, **kw)
 
 
+def setting(name: str, default: str) -> str:
+    return {**os.environ, **E2E_ENV}.get(name) or default
+
+
 @pytest.fixture(scope="session")
 def lab():
-    """`doit setup` once for the session; `inv teardown` at the end is itself a test."""
-    doit("setup")
+    """`doit setup` once for the session; `inv teardown` at the end is itself a test.
+
+    Runs wherever the settings say: MIRRORS=offline (no registry reachable: the mirrors are
+    filled from the local Docker first, as `doit mirror_fill` does for any offline user),
+    MONITORING=crds, a KIND_NODE_IMAGE built locally — see hack/e2e/run.sh."""
+    if setting("MIRRORS", "off") != "off":
+        doit("mirror_fill", timeout=1800)
+    doit("setup", timeout=2400)
     yield
     run(sys.executable, "-m", "invoke", "teardown", check=False)
