@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from tasks import console, state, versions
+from tasks import console, containers, state, versions
 from tasks.errors import LabError
 from tasks.tools import tail
 
@@ -51,13 +51,13 @@ def identity(t, cfg) -> str | None:
     """The control-plane container's ID: changes whenever the cluster is recreated."""
     if cfg.existing:
         return existing_identity(t, cfg)
-    res = t.probe("docker", "inspect", "-f", "{{.Id}}", control_plane(cfg), check=False)
-    return res.out.strip() if res.ok else None
+    found = containers.find(t, control_plane(cfg))
+    return found.id if found else None
 
 
 def _running(t, name: str) -> bool:
-    res = t.probe("docker", "inspect", "-f", "{{.State.Running}}", name, check=False)
-    return res.ok and res.out.strip() == "true"
+    found = containers.find(t, name)
+    return bool(found and found.running)
 
 
 # --- CLUSTER_PROVIDER=existing: check, never create or delete ------------------------
@@ -144,9 +144,10 @@ def wire_registry(t, cfg) -> None:
             continue
         t.mutate("docker", "exec", node, "mkdir", "-p", registry_dir(cfg), timeout=30)
         t.mutate("docker", "exec", "-i", node, "cp", "/dev/stdin", target, stdin=hosts_toml(cfg), timeout=30)
-    net = t.probe("docker", "inspect", "-f", "{{json .NetworkSettings.Networks.kind}}", cfg.REGISTRY_NAME,
-                  check=False)
-    if net.ok and net.out.strip() == "null" or t.dry_run and not net.ok:
+    registry = containers.find(t, cfg.REGISTRY_NAME)
+    if registry is None and not t.dry_run:
+        console.info(f"registry {cfg.REGISTRY_NAME} does not exist yet: `doit setup` creates and connects it")
+    elif registry is None or "kind" not in registry.networks:
         t.mutate("docker", "network", "connect", "kind", cfg.REGISTRY_NAME, timeout=30)
     t.mutate("kubectl", "--context", cfg.KUBE_CONTEXT, "apply", "-f", "-",
              stdin=local_registry_hosting(cfg), timeout=60)

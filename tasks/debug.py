@@ -123,11 +123,15 @@ def curl(t, cfg, ns: str, url: str):
                    timeout=60, check=False)
 
 
+# kubectl exits 1 on its own failures (no pod, no container, no API) and passes the remote
+# command's exit code through otherwise; curl exits 1 only for an unsupported protocol, which an
+# http:// URL never is; 126/127: the container could not run curl at all.
+KUBECTL_OWN_FAILURE = (1, 126, 127)
+
+
 def exec_failed(res) -> bool:
-    """True when kubectl itself failed (not curl): no pod, no container, no API."""
-    text = res.err.strip()
-    return res.rc != 0 and (text.startswith("error:") or text.startswith("Error from server")
-                            or "unable to upgrade connection" in text)
+    """True when kubectl itself failed (not curl), told by the exit code, never by the wording."""
+    return res.rc in KUBECTL_OWN_FAILURE
 
 
 # --- NetworkPolicies ---------------------------------------------------------------------------

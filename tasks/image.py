@@ -10,7 +10,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from tasks import console, registry, state, versions
+from tasks import console, containers, registry, state, versions
 from tasks.state import source_url
 
 APP_DIR = state.ROOT / "app"
@@ -85,7 +85,7 @@ def image_ref(cfg, tag: str | None = None) -> str:
 
 
 def built_locally(t, ref: str) -> bool:
-    return t.probe("docker", "image", "inspect", "-f", "{{.Id}}", ref, check=False).ok
+    return containers.image_present(t, ref)
 
 
 def pushed(t, cfg, tag: str | None = None) -> bool:

@@ -1,7 +1,7 @@
 """metrics-server, pinned and patched for kind (hack/metrics-server/), applied declaratively."""
 from __future__ import annotations
 
-from tasks import cluster, kube, state
+from tasks import cluster, console, kube, state
 
 MANIFESTS = state.ROOT / "hack" / "metrics-server"
 APISERVICE = "v1beta1.metrics.k8s.io"
@@ -16,11 +16,35 @@ def is_ready(t, cfg) -> bool:
     return bool(svc) and kube.is_true(svc, "Available")
 
 
+def local_nodes(t, cfg) -> str | None:
+    """'kind' or 'Docker Desktop' when the cluster's kubelets serve certificates without IP SANs."""
+    doc = kube.get_json(t, cfg, "nodes")
+    for node in kube.items(doc):
+        if node.get("spec", {}).get("providerID", "").startswith("kind://"):
+            return "kind"
+        if node["metadata"]["name"] == "docker-desktop":
+            return "Docker Desktop"
+    return None
+
+
+def variant(t, cfg):
+    """kind's and Docker Desktop's kubelets need --kubelet-insecure-tls (no IP SANs in their
+    serving certificates); a real cluster's do not. Decided from the nodes, and said."""
+    if not cfg.existing:
+        return MANIFESTS
+    local = local_nodes(t, cfg)
+    if local:
+        console.info(f"{local} nodes: metrics-server with --kubelet-insecure-tls (their kubelet certificates "
+                     "carry no IP addresses)")
+        return MANIFESTS
+    console.info("metrics-server verifies the kubelets' certificates (a real cluster's carry their addresses)")
+    return MANIFESTS / "real-cluster"
+
+
 def ensure(t, cfg) -> dict:
     if cfg.existing and is_ready(t, cfg):  # managed clusters usually ship their own
         return {"metrics_server": "provided by the cluster", "cluster_id": cluster.identity(t, cfg)}
-    # kind's kubelets need --kubelet-insecure-tls; a real cluster's do not.
-    manifests = MANIFESTS / "real-cluster" if cfg.existing else MANIFESTS
+    manifests = variant(t, cfg)
     t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-k", str(manifests)), timeout=120)
     if t.dry_run:
         return {"metrics_server": "dry-run"}

@@ -10,29 +10,23 @@ import time
 
 import requests
 
-from tasks import console
+from tasks import console, containers
 from tasks.errors import LabError
 
 CONTAINER_PORT = 5000
 
 
 def status(t, cfg) -> str:
-    """'running', 'stopped' or 'absent'."""
-    res = t.probe("docker", "inspect", "-f", "{{.State.Running}}", cfg.REGISTRY_NAME, check=False)
-    if res.ok:
-        return "running" if res.out.strip() == "true" else "stopped"
-    if "No such" in res.err:
+    """'running', 'stopped' or 'absent' (from `docker ps`, never from an error message)."""
+    found = containers.find(t, cfg.REGISTRY_NAME)
+    if found is None:
         return "absent"
-    raise LabError(f"`docker inspect {cfg.REGISTRY_NAME}` failed", res.err.strip()[-200:],
-                   "is Docker running? try `docker info`")
+    return "running" if found.running else "stopped"
 
 
 def published_port(t, cfg) -> int | None:
-    """The host port our registry container publishes for 5000/tcp, if any."""
-    res = t.probe("docker", "inspect", "-f", "{{json .HostConfig.PortBindings}}", cfg.REGISTRY_NAME,
-                  check=False)
-    if not res.ok:
-        return None
+    """The host port our (existing) registry container publishes for 5000/tcp, if any."""
+    res = t.probe("docker", "container", "inspect", "-f", "{{json .HostConfig.PortBindings}}", cfg.REGISTRY_NAME)
     try:
         bindings = json.loads(res.out or "null") or {}
         return int(bindings[f"{CONTAINER_PORT}/tcp"][0]["HostPort"])
@@ -41,7 +35,11 @@ def published_port(t, cfg) -> int | None:
 
 
 def container_id(t, cfg) -> str:
-    return t.probe("docker", "inspect", "-f", "{{.Id}}", cfg.REGISTRY_NAME).out.strip()
+    found = containers.find(t, cfg.REGISTRY_NAME)
+    if found is None:
+        raise LabError(f"registry container {cfg.REGISTRY_NAME} vanished", "it was there a moment ago",
+                       "run the task again")
+    return found.id
 
 
 def check_port_matches(t, cfg) -> None:

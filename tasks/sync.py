@@ -107,13 +107,45 @@ def git_url(cfg) -> str:
     return f"https://github.com/{cfg.GITHUB_USER}/{cfg.GITHUB_REPO}.git"
 
 
+_LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+def local_registry_in_cluster(t, cfg) -> str | None:
+    """REGISTRY=localhost:PORT on an existing cluster: the name its pods use for that registry,
+    from the `local-registry-hosting` ConfigMap (KEP-1755) kind's local-registry recipe creates.
+    Inside a pod, localhost is the pod itself, so without it the cluster cannot reach REGISTRY."""
+    host = cfg.REGISTRY.split("/", 1)[0]
+    if not cfg.existing or host.split(":")[0] not in _LOCAL_HOSTS:
+        return None
+    if "local_registry" not in _memo:
+        doc = kube.get_json(t, cfg, "configmap", "local-registry-hosting", "-n", "kube-public", missing_ok=True)
+        hosting = yaml.safe_load((doc or {}).get("data", {}).get("localRegistryHosting.v1", "") or "{}") or {}
+        if hosting.get("host", "").replace("127.0.0.1", "localhost") != host.replace("127.0.0.1", "localhost") \
+                or not hosting.get("hostFromClusterNetwork"):
+            raise LabError(f"REGISTRY={cfg.REGISTRY} is on this machine, and cluster {cfg.KUBE_CONTEXT} does not "
+                           "say how its pods reach it",
+                           "inside a pod, localhost is the pod itself; kind's local-registry recipe publishes the "
+                           "in-cluster name in ConfigMap kube-public/local-registry-hosting (KEP-1755)",
+                           "create that ConfigMap (https://kind.sigs.k8s.io/docs/user/local-registry/), or use a "
+                           "registry the cluster reaches by the same name")
+        path = cfg.REGISTRY.partition("/")[2]
+        _memo["local_registry"] = hosting["hostFromClusterNetwork"] + (f"/{path}" if path else "")
+    return _memo["local_registry"]
+
+
+_memo: dict[str, str] = {}
+
+
 def render_bootstrap(t, cfg) -> str:
     """The bootstrap for GITOPS_SOURCE, pointed at this lab's registry or git repository."""
     rendered = t.probe("kubectl", "kustomize", str(bootstrap_dir(cfg)), timeout=60).out
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     for doc in docs:
         spec = doc.get("spec", {})
-        if doc["kind"] == "OCIRepository" and cfg.remote_registry:
+        if doc["kind"] == "OCIRepository" and cfg.remote_registry and local_registry_in_cluster(t, cfg):
+            # the user's own kind registry: the cluster knows it by another name (KEP-1755)
+            spec["url"] = f"oci://{local_registry_in_cluster(t, cfg)}/{ARTIFACT}"
+        elif doc["kind"] == "OCIRepository" and cfg.remote_registry:
             spec["url"] = f"oci://{cfg.REGISTRY}/{ARTIFACT}"
             spec.pop("insecure", None)  # a real registry speaks TLS
             if cfg.REGISTRY_PROVIDER != "generic":
@@ -125,7 +157,30 @@ def render_bootstrap(t, cfg) -> str:
         elif doc["kind"] == "GitRepository":
             spec["url"] = git_url(cfg)
             spec["ref"] = {"branch": cfg.GIT_BRANCH}
+    apply_monitoring(docs, cfg.MONITORING)
     return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+# MONITORING picks the infrastructure layer; the paths are flux-cd/ folders.
+INFRASTRUCTURE_PATHS = {"full": "./infrastructure", "crds": "./infrastructure/crds", "off": "./infrastructure/off"}
+MONITORING_KINDS = (("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule"))
+
+
+def apply_monitoring(docs: list[dict], mode: str) -> list[dict]:
+    """Point the infrastructure Kustomization at MONITORING's layer; with `off`, the apps'
+    Kustomizations delete the ServiceMonitor and PrometheusRule their overlays render,
+    whose CRDs nothing installs then (flux-cd/ itself stays one tree for every mode)."""
+    for doc in docs:
+        if doc.get("kind") != "Kustomization" or "kustomize.toolkit.fluxcd.io" not in doc.get("apiVersion", ""):
+            continue
+        name = doc["metadata"]["name"]
+        if name == "infrastructure":
+            doc["spec"]["path"] = INFRASTRUCTURE_PATHS[mode]
+        elif name.startswith("apps-") and mode == "off":
+            doc["spec"]["patches"] = [
+                {"patch": f"$patch: delete\napiVersion: {api}\nkind: {kind}\nmetadata:\n  name: app\n",
+                 "target": {"kind": kind, "name": "app"}} for api, kind in MONITORING_KINDS]
+    return docs
 
 
 def apply_bootstrap(t, cfg) -> None:

@@ -12,6 +12,7 @@ Nothing here talks to a cluster or the network.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import math
@@ -852,6 +853,54 @@ def design_problems(root: pathlib.Path, rendered: dict[str, list[dict]]) -> list
     return p
 
 
+def monitoring_problems(root: pathlib.Path, bootstrap: dict[str, list[dict]],
+                        rendered: dict[str, list[dict]], variables: dict | None = None) -> list[str]:
+    """MONITORING=crds and off, as the lab's bootstrap selects them (tasks/sync.py)."""
+    from tasks import sync  # noqa: PLC0415 - sync imports the cluster modules; validate stays light
+    p = []
+    used = {o["kind"] for env in ENVIRONMENTS for o in rendered[f"apps/{env}"]
+            if o.get("apiVersion", "").startswith(PROMETHEUS_OPERATOR_GROUP + "/")}
+    for mode, path in sync.INFRASTRUCTURE_PATHS.items():
+        where = f"{FLUX_DIR}/{path.lstrip('./')} (MONITORING={mode})"
+        if not (root / FLUX_DIR / path).is_dir():
+            p.append(f"{where}: [monitoring] the folder does not exist")
+            continue
+        objs = [copy.deepcopy(o) for o in bootstrap.get("oci", [])]
+        sync.apply_monitoring(objs, mode)
+        infra = [o for o in objs if o.get("kind") == "Kustomization" and o["metadata"]["name"] == "infrastructure"]
+        if not infra or infra[0]["spec"].get("path") != path:
+            p.append(f"{where}: [monitoring] the bootstrap's infrastructure Kustomization does not point here")
+        if mode == "full":
+            continue
+        layer = render(root, root / FLUX_DIR / path, variables)
+        p += schema_problems(layer, where)
+        crds = {o["spec"]["names"]["kind"]: o for o in layer if o.get("kind") == "CustomResourceDefinition"
+                and o["spec"].get("group") == PROMETHEUS_OPERATOR_GROUP}
+        if mode == "crds":
+            for kind in sorted(used - set(crds)):
+                p.append(f"{where}: [monitoring] the apps render {kind} but this layer has no CRD for it")
+            for kind, crd in sorted(crds.items()):
+                if (crd["metadata"].get("annotations") or {}).get("kustomize.toolkit.fluxcd.io/prune") != "disabled":
+                    p.append(f"{where}: CRD {kind}: [monitoring] needs kustomize.toolkit.fluxcd.io/prune: disabled "
+                             "(switching modes must not delete every ServiceMonitor in the cluster)")
+            if not _find(layer, "Namespace", "monitoring"):
+                p.append(f"{where}: [monitoring] no Namespace monitoring (the app's NetworkPolicy admits scrapes from it)")
+        if mode == "off":
+            if crds or layer:
+                p.append(f"{where}: [monitoring] must render nothing")
+            for env in ENVIRONMENTS:
+                ks = next((o for o in objs if o.get("kind") == "Kustomization"
+                           and o["metadata"]["name"] == f"apps-{env}"), None)
+                deleted = {((pt.get("target") or {}).get("kind"), (pt.get("target") or {}).get("name"))
+                           for pt in ((ks or {}).get("spec") or {}).get("patches") or []
+                           if "$patch: delete" in pt.get("patch", "")}
+                for o in rendered[f"apps/{env}"]:
+                    if o.get("apiVersion", "").startswith(PROMETHEUS_OPERATOR_GROUP + "/") \
+                            and (o["kind"], o["metadata"]["name"]) not in deleted:
+                        p.append(f"{where}: apps-{env}: [monitoring] {_ident(o)} stays, and nothing installs its CRD")
+    return p
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -885,6 +934,7 @@ def validate(root: pathlib.Path, variables: dict | None = None) -> list[str]:
         problems += env_problems(env, rendered[f"apps/{env}"])
     problems += overlay_env_problems(root, rendered["apps/base"])
     problems += flux_problems(root, bootstrap, rendered)
+    problems += monitoring_problems(root, bootstrap, rendered, variables)
     problems += observability_problems(rendered)
     if chart_version(rendered["infrastructure"]) != versions.KUBE_PROMETHEUS_STACK_CHART:
         problems.append(f"{FLUX_DIR}/infrastructure: [versions] kube-prometheus-stack chart {chart_version(rendered['infrastructure'])} != tasks/versions.py {versions.KUBE_PROMETHEUS_STACK_CHART}")

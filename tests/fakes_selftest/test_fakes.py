@@ -93,7 +93,10 @@ def test_unknown_flags_and_commands_rejected(world):
 
 
 def test_versions_and_call_log(world):
-    assert run(world, "docker", "version", "--format", "{{.Server.Version}}").stdout == "28.2.2\n"
+    assert run(world, "docker", "version", "--format", "{{.Server.Version}}").stdout == "29.0.0\n"
+    old = world.env(FAKE_DOCKER_VERSION="28.2.2")
+    assert run(world, "docker", "version", "--format", "{{.Server.Version}}", env=old).stdout == "28.2.2\n"
+    assert run(world, "docker", "--version", env=old).stdout.startswith("Docker version 28.2.2,")
     assert run(world, "kind", "version").stdout == "kind v0.32.0 go1.25.1 linux/amd64\n"
     assert run(world, "flux", "version", "--client").stdout == "flux: v2.9.4\n"
     assert run(world, "flux", "--version").stdout == "flux version 2.9.4\n"
@@ -102,7 +105,7 @@ def test_versions_and_call_log(world):
     env = world.env(FAKE_KIND_VERSION="0.26.0")
     assert run(world, "kind", "version", env=env).stdout.startswith("kind v0.26.0 ")
     calls = world.calls()
-    assert [c["tool"] for c in calls][:4] == ["docker", "kind", "flux", "flux"]
+    assert [c["tool"] for c in calls][:6] == ["docker", "docker", "docker", "kind", "flux", "flux"]
     assert all(not c["mutating"] and c["rc"] == 0 for c in calls)
     world.clear_calls()
     assert world.calls() == []
@@ -119,18 +122,29 @@ def test_failure_injection_env_and_file(world):
     assert run(world, "kind", "get", "clusters").returncode == 0
 
 
-def test_daemon_down(world):
+# docker/cli 29.0.0 ("fix error formatting (errlint)") lower-cased the untyped inspect error.
+MISSING_OBJECT = {"28.2.2": "Error: No such object: kind-registry", "29.0.0": "error: no such object: kind-registry"}
+
+
+@pytest.mark.parametrize("version", sorted(MISSING_OBJECT))
+def test_daemon_down(world, version):
+    env = world.env(FAKE_DOCKER_VERSION=version)
     world.docker_down(True)
-    r = run(world, "docker", "inspect", "-f", "{{.State.Running}}", "kind-registry")
+    r = run(world, "docker", "inspect", "-f", "{{.State.Running}}", "kind-registry", env=env)
     assert r.returncode == 1
     assert "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" \
         in r.stderr
-    assert run(world, "kind", "get", "clusters").returncode == 1
+    assert run(world, "kind", "get", "clusters", env=env).returncode == 1
+    r = run(world, "docker", "ps", "-a", "--filter", "name=^kind-registry$", "--format", "{{.Names}}", env=env)
+    assert r.returncode == 1  # a listing fails loudly when Docker is down: never "absent"
     world.docker_down(False)
-    r = run(world, "docker", "inspect", "-f", "{{.State.Running}}", "kind-registry")
-    assert r.returncode == 1 and r.stderr.strip() == "Error: No such object: kind-registry"
-    r = run(world, "docker", "inspect", "--type", "container", "-f", "{{.Id}}", "nope")
+    r = run(world, "docker", "inspect", "-f", "{{.State.Running}}", "kind-registry", env=env)
+    assert r.returncode == 1 and r.stderr.strip() == MISSING_OBJECT[version]
+    assert r.stdout == "\n"  # the template inspector flushes an empty line
+    r = run(world, "docker", "inspect", "--type", "container", "-f", "{{.Id}}", "nope", env=env)
     assert r.stderr.strip() == "Error: No such container: nope"
+    r = run(world, "docker", "ps", "-a", "--filter", "name=^kind-registry$", "--format", "{{.Names}}", env=env)
+    assert r.returncode == 0 and r.stdout == ""
 
 
 # ---------------------------------------------------------------- docker + registry
@@ -183,6 +197,17 @@ def test_registry_lifecycle_and_http_api(world, tmp_path):
     assert run(world, "docker", "rm", "-f", "kind-registry").returncode == 0
     assert run(world, "docker", "volume", "rm", "kind-registry-data").returncode == 0
     assert run(world, "docker", "volume", "ls", "-q").stdout == ""
+
+
+def test_image_ls_with_a_tag_lists_only_that_tag(world, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\n")
+    assert run(world, "docker", "build", "-t", "localhost:5001/x:a", str(ctx)).returncode == 0
+    ls = lambda ref: run(world, "docker", "image", "ls", "--quiet", ref)  # noqa: E731
+    assert ls("localhost:5001/x:b").stdout == ""  # another tag of the same repository is not this one
+    assert len(ls("localhost:5001/x:a").stdout.split()) == 1
+    assert len(ls("localhost:5001/x").stdout.split()) == 1  # a repository alone lists all its tags
 
 
 def test_port_already_allocated_leaves_created_container(world):
@@ -242,6 +267,17 @@ def test_kind_cluster_and_kubectl_basics(world, tmp_path):
     assert "ensure CRDs are installed first" in r.stderr
     r = run(world, "kubectl", "get", "deployment", "app", "-n", "dev")
     assert r.returncode == 1 and r.stderr.strip() == 'Error from server (NotFound): deployments.apps "app" not found'
+    # --ignore-not-found: kubectl's generic printers print nothing at all, exit 0 (get.go printGeneric)
+    for fmt in ("json", "yaml", "name", "jsonpath={.metadata.name}"):
+        r = run(world, "kubectl", "get", "deployment", "app", "-n", "dev", "--ignore-not-found", "-o", fmt)
+        assert (r.returncode, r.stdout, r.stderr) == (0, "", ""), fmt
+    r = run(world, "kubectl", "get", "deployments", "-n", "dev", "--ignore-not-found", "-o", "json")
+    assert (r.returncode, r.stdout) == (0, "")  # an empty list too
+    r = run(world, "kubectl", "get", "customresourcedefinitions.apiextensions.k8s.io",
+            "kustomizations.kustomize.toolkit.fluxcd.io", "--ignore-not-found", "-o", "name")
+    assert (r.returncode, r.stdout) == (0, "")
+    r = run(world, "kubectl", "get", "configmap", "c", "-n", "dev", "--ignore-not-found", "-o", "name")
+    assert r.stdout == "configmap/c\n"
     r = run(world, "kubectl", "--context", "kind-nope", "get", "pods")
     assert r.returncode == 1 and 'error: context "kind-nope" does not exist' in r.stderr
     r = run(world, "kubectl", "get", "--raw", "/apis/metrics.k8s.io/v1beta1/nodes")

@@ -239,35 +239,54 @@ def registry_lookup(st, hostport, from_network="kind"):
     return c
 
 
+def _pull_from(st, ref, repo, tag, scheme, hp):
+    """None if HP serves REF, else containerd's message for that host."""
+    c = registry_lookup(st, hp)
+    if c is None:
+        if scheme == "https" and "." in hp.split(":")[0]:
+            return None  # a public upstream: the fake world has internet
+        return ('failed to pull and unpack image "%s": failed to resolve reference "%s": failed to do request: '
+                'Head "%s://%s/v2/%s/manifests/%s": dial tcp: lookup %s: no such host'
+                % (ref, ref, scheme, hp, repo, tag, hp.split(":")[0]))
+    if scheme == "https":
+        return ('failed to pull and unpack image "%s": failed to resolve reference "%s": failed to do request: '
+                'Head "https://%s/v2/%s/manifests/%s": http: server gave HTTP response to HTTPS client'
+                % (ref, ref, hp, repo, tag))
+    if any(e.startswith("REGISTRY_PROXY_REMOTEURL=") for e in c.get("env", [])):
+        return None  # a pull-through cache fetches what it lacks (the fake world has internet)
+    if rs.resolve(dw.registry_root(st, c), repo, tag) is None:
+        return 'failed to pull and unpack image "%s": failed to resolve reference "%s": %s: not found' % (
+            ref, ref, ref)
+    return None
+
+
 def image_pull_error(st, cl, node_name, image):
     """None if the node can pull IMAGE, else a containerd-like message."""
     host, repo, tag = dw.split_ref(image)
     ref = image
-    if host is None:
-        return None  # public registries: the fake world has internet
     node = node_container(st, node_name)
     fs = (node or {}).get("fs", {"files": {}})
-    hosts = fs["files"].get("/etc/containerd/certs.d/%s/hosts.toml" % host)
+    if host is None:  # Docker Hub: containerd reads certs.d/docker.io
+        hosts = fs["files"].get("/etc/containerd/certs.d/docker.io/hosts.toml")
+        if hosts is None:
+            return None  # public registries: the fake world has internet
+        host, repo = "docker.io", repo if "/" in repo else "library/" + repo
+    else:
+        hosts = fs["files"].get("/etc/containerd/certs.d/%s/hosts.toml" % host)
     if hosts is not None:
-        target = parse_hosts_toml(hosts)
-        if target is None:
+        # containerd: each [host."..."] in order, then `server` (default: the upstream itself).
+        entries = re.findall(r'\[host\."(https?)://([^"/]+)"\]', hosts)
+        server = re.search(r'^\s*server\s*=\s*"(https?)://([^"/]+)"', hosts, re.M)
+        if not entries and not server:
             return 'failed to pull and unpack image "%s": failed to resolve reference "%s": invalid hosts.toml' % (
                 ref, ref)
-        scheme, hp = target
-        c = registry_lookup(st, hp)
-        if c is None:
-            return ('failed to pull and unpack image "%s": failed to resolve reference "%s": failed to do request: '
-                    'Head "%s://%s/v2/%s/manifests/%s": dial tcp: lookup %s: no such host'
-                    % (ref, ref, scheme, hp, repo, tag, hp.split(":")[0]))
-        if scheme == "https":
-            return ('failed to pull and unpack image "%s": failed to resolve reference "%s": failed to do request: '
-                    'Head "https://%s/v2/%s/manifests/%s": http: server gave HTTP response to HTTPS client'
-                    % (ref, ref, hp, repo, tag))
-        root = dw.registry_root(st, c)
-        if rs.resolve(root, repo, tag) is None:
-            return 'failed to pull and unpack image "%s": failed to resolve reference "%s": %s: not found' % (
-                ref, ref, ref)
-        return None
+        tries = list(entries) + ([server.groups()] if server and server.groups() not in entries else [])
+        last = None
+        for scheme, hp in tries:
+            last = _pull_from(st, ref, repo, tag, scheme, hp)
+            if last is None:
+                return None
+        return last
     if host.split(":")[0] in ("localhost", "127.0.0.1"):
         port = host.partition(":")[2] or "443"
         return ('failed to pull and unpack image "%s": failed to resolve reference "%s": failed to do request: '

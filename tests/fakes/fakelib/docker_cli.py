@@ -16,7 +16,26 @@ from . import registry_store as rs
 from .common import (DAEMON_DOWN_MSG, Exit, State, err, now_iso, out, run_tool)
 from .pflag import Flag, FlagError, FlagSet, split_command, strip_globals
 
-SERVER_VERSION = "28.2.2"
+# The fake plays one Docker release, FAKE_DOCKER_VERSION (default the newest the lab supports).
+# Observable differences it models: the missing-object error of an untyped `docker inspect`
+# ("Error: No such object: X" up to 28, "error: no such object: X" from CLI 29.0.0, docker/cli
+# commit "fix error formatting (errlint)") and the API version each release speaks.
+DEFAULT_VERSION = "29.0.0"
+API_VERSIONS = {28: "1.50", 29: "1.52"}
+
+
+def docker_version():
+    return os.environ.get("FAKE_DOCKER_VERSION", DEFAULT_VERSION)
+
+
+def docker_major():
+    try:
+        return int(docker_version().split(".")[0])
+    except ValueError:
+        return 29
+
+
+SERVER_VERSION = docker_version()
 
 GLOBAL = [Flag("config"), Flag("context", "c"), Flag("debug", "D", "bool"), Flag("host", "H", "list"),
           Flag("log-level", "l"), Flag("tls", kind="bool"), Flag("tlsverify", kind="bool")]
@@ -215,9 +234,10 @@ def render(tmpl, doc, label_fn=None):
 # ---------------------------------------------------------------- commands
 
 def version_doc():
-    return {"Client": {"Version": SERVER_VERSION, "ApiVersion": "1.50", "Os": "linux", "Arch": "amd64",
+    api = API_VERSIONS.get(docker_major(), API_VERSIONS[max(API_VERSIONS)])
+    return {"Client": {"Version": SERVER_VERSION, "ApiVersion": api, "Os": "linux", "Arch": "amd64",
                        "GoVersion": "go1.24.3", "GitCommit": "e6534b4"},
-            "Server": {"Version": SERVER_VERSION, "ApiVersion": "1.50", "MinAPIVersion": "1.24", "Os": "linux",
+            "Server": {"Version": SERVER_VERSION, "ApiVersion": api, "MinAPIVersion": "1.24", "Os": "linux",
                        "Arch": "amd64", "GoVersion": "go1.24.3", "GitCommit": "45873be",
                        "Platform": {"Name": "Docker Engine - Community"}}}
 
@@ -323,6 +343,8 @@ def cmd_inspect(st, vals, pos, key, usage):
                 err("Error: No such network: %s" % name)
             elif what == "volume":
                 err("Error: No such volume: %s" % name)
+            elif docker_major() >= 29:
+                err("error: no such object: %s" % name)
             else:
                 err("Error: No such object: %s" % name)
             continue
@@ -330,6 +352,8 @@ def cmd_inspect(st, vals, pos, key, usage):
     if vals["format"]:
         for d in docs:
             out(render(vals["format"], d))
+        if not docs:  # the CLI's template inspector flushes an empty line when nothing matched
+            out("")
     else:
         out(json.dumps(docs, indent=4))
     raise Exit(rc)
@@ -826,12 +850,19 @@ def cmd_tag(st, vals, pos, key, usage):
     return 0
 
 
+def _image_ls_matches(arg, repo, tagged):
+    """`docker images REPO` lists every tag of REPO; `docker images REPO:TAG` only that tag."""
+    if ":" in arg.rsplit("/", 1)[-1] or "@" in arg:
+        return dw.normalize_ref(arg) == tagged
+    return arg == repo
+
+
 def cmd_image_ls(st, vals, pos, key, usage):
     rows = [["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]]
     for img in st.data["docker"]["images"].values():
         for t in img["tags"] or ["<none>:<none>"]:
             r, _, tg = t.rpartition(":")
-            if pos and dw.normalize_ref(pos[0]).rsplit(":", 1)[0] != r and dw.normalize_ref(pos[0]) != t:
+            if pos and not _image_ls_matches(pos[0], r, t):
                 continue
             if vals["quiet"]:
                 out(img["id"].split(":")[1][:12])

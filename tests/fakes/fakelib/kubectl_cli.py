@@ -659,6 +659,10 @@ def cmd_get(st, vals, pos, dd):
         results.sort(key=lambda mo: jsonpath.evaluate("{%s}" % vals["sort_by"].strip("{}"), mo[1]))
     single = bool(len(targets) == 1 and targets[0][1] and len(targets[0][1]) == 1)
     pubs = [K.public(o) for m, o in results]
+    if fmt and fmt != "wide" and not results and vals["ignore_not_found"]:
+        # kubectl's generic printers (json, yaml, name, jsonpath, custom-columns) print nothing at all
+        # when --ignore-not-found leaves no object, not even an empty List (get.go, printGeneric).
+        return 0
     if fmt in ("json", "yaml"):
         if results or not errs:
             print_objects(pubs, fmt, single=single and len(pubs) == 1)
