@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# registry:3 stand-in: distribution's registry from its Go module, in upstream's image
+# registry:3 stand-in: distribution's registry from its Go module, in the official image's
 # layout (config-dev.yml of the module at /etc/distribution/config.yml, port 5000,
-# volume /var/lib/registry, `registry serve /etc/distribution/config.yml`).
+# volume /var/lib/registry, `registry serve /etc/distribution/config.yml` by default).
 set -o errexit -o nounset -o pipefail
 # The release the official `registry:3` tag carries: the newest 3.x (upstream pins it in
 # distribution/distribution-library-image's Dockerfile, `version=`).
@@ -14,7 +14,9 @@ mkdir -p ctx
 (cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$KIT_WORK/ctx/registry" \
   -ldflags "-s -w -X $MOD/version.version=${DISTRIBUTION_VERSION#v} -X $MOD/version.mainpkg=$MOD" ./cmd/registry)
 cp "$src/cmd/registry/config-dev.yml" ctx/config.yml
-cp "$KIT_PARTS/registry/Dockerfile" ctx/
+cp "$KIT_PARTS/registry/Dockerfile" "$KIT_PARTS/registry/entrypoint.sh" ctx/
+# The legacy builder has no COPY --chmod: the mode comes from the context.
+chmod 755 ctx/entrypoint.sh
 ref="$REGISTRY_IMAGE"
 docker build -q --build-arg "BASE=debian:${DEBIAN_SUITE}-slim" \
   --label "org.opencontainers.image.version=$DISTRIBUTION_VERSION" -t "$ref" ctx
@@ -27,6 +29,7 @@ trap cleanup EXIT
 port=$(docker port "$cid" 5000/tcp | head -n1 | sed 's/.*://')
 for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/v2/" && break; sleep 0.1; done
 docker exec "$cid" registry --version
+[ "$(docker exec "$cid" cat /proc/1/cmdline | tr '\0' ' ')" = "registry serve /etc/distribution/config.yml " ]
 probe="127.0.0.1:$port/kit-probe:smoke"
 mkdir -p probe && echo kit > probe/hello && tar -C probe -c hello | docker import - "$probe" >/dev/null
 docker push "$probe"
