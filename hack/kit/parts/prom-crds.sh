@@ -23,7 +23,7 @@ for f in "$src"/example/prometheus-operator-crd/monitoring.coreos.com_*.yaml; do
 done
 
 # Every file one CRD of the group, stamped with this operator version; the kinds the lab's
-# manifests use among them. BaseLoader: the schemas hold a bare `=` (a relabel action),
+# manifests use among them. BaseLoader: AlertmanagerConfig's matchType enum holds a bare `=`,
 # which PyYAML's YAML 1.1 resolver types as a "value" tag no safe constructor accepts.
 python3 - "$KIT_OUT/crds" "${PROMETHEUS_OPERATOR_VERSION#v}" <<'PY'
 import pathlib, sys, yaml
