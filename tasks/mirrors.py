@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 
 import requests
@@ -146,7 +147,27 @@ def ensure(t, cfg) -> dict:
             t.mutate("docker", *run_args(cfg, up), timeout=300)
         elif now["state"] != "running":
             t.mutate("docker", "start", name, timeout=60)
+    if not t.dry_run:
+        for up in UPSTREAMS:
+            wait_serving(cfg, up)
     return {"mirrors": cfg.MIRRORS}
+
+
+def wait_serving(cfg, up: Upstream, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"http://127.0.0.1:{port(cfg, up)}/v2/", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            why = ("a pull-through cache (distribution) exits at start when it cannot reach its upstream "
+                   f"{up.remote}" if cfg.MIRRORS == "on" else "the container runs but its HTTP API is not up")
+            raise LabError(f"mirror {container(cfg, up)} does not answer on 127.0.0.1:{port(cfg, up)}", why,
+                           f"see `docker logs {container(cfg, up)}`; offline, use MIRRORS=offline "
+                           "(filled by `doit mirror_fill` while online)")
+        time.sleep(0.3)
 
 
 def connect(t, cfg) -> None:
