@@ -26,8 +26,9 @@ export PATH="$(python3 hack/kit/kit.py bin):$PATH"
 # images can't be built here, so only its CRDs; the kit's node image has no registry digest.
 export MIRRORS=${MIRRORS:-offline}
 export MONITORING=${MONITORING:-crds}
+export CREATE_WAIT=${CREATE_WAIT:-600s}   # three nodes booting on two shared cores
 export KIND_NODE_IMAGE=${KIND_NODE_IMAGE:-$(python3 -c 'from tasks import versions; print(f"{versions.KIND_NODE_IMAGE_REPO}:{versions.K8S_VERSION}")')}
 
 echo "e2e: kind $(kind version | awk '{print $2}'), flux $(flux version --client | awk '{print $2}'), kubectl $(kubectl version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])'), docker $(docker version -f '{{.Server.Version}}')"
-echo "e2e: MIRRORS=$MIRRORS MONITORING=$MONITORING KIND_NODE_IMAGE=$KIND_NODE_IMAGE"
+echo "e2e: MIRRORS=$MIRRORS MONITORING=$MONITORING KIND_NODE_IMAGE=$KIND_NODE_IMAGE CREATE_WAIT=$CREATE_WAIT"
 exec "$PYTHON" -m pytest -m e2e tests/e2e -v "$@"
