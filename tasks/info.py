@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import platform
 
-from tasks import console, preflight, versions
+from tasks import console, floors, preflight, versions
 from tasks.tools import SPECS
 
 
@@ -20,7 +20,7 @@ def check_versions(t, cfg) -> None:
             have = t.check_version(tool)
         except Exception as exc:  # noqa: BLE001 - a missing tool is a row, not a crash
             have = f"missing/too old: {getattr(exc, 'what', exc)}"
-        rows.append([tool, have, f">= {SPECS[tool].min_version}", pinned[tool]])
+        rows.append([tool, have, f">= {floors.for_tool(tool, cfg).version}", pinned[tool]])
     console.print_table(["TOOL", "INSTALLED", "NEEDED", "CI INSTALLS"], rows)
     print()
     console.print_table(["COMPONENT", "PINNED"], [

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from plumbum import local
 from plumbum.commands.processes import CommandNotFound, ProcessExecutionError, ProcessTimedOut
 
-from tasks import console, versions
+from tasks import console, floors
 from tasks.errors import LabError
 
 
@@ -28,23 +28,22 @@ from tasks.errors import LabError
 class ToolSpec:
     name: str
     setting: str  # config variable overriding the binary
-    min_version: str
     install_url: str
     version_args: tuple[str, ...]
     version_pattern: str
 
 
 SPECS = {
-    "kind": ToolSpec("kind", "KIND", versions.KIND_MIN_VERSION,
+    "kind": ToolSpec("kind", "KIND",
                      "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
                      ("version",), r"v(\d+\.\d+\.\d+)"),
-    "kubectl": ToolSpec("kubectl", "KUBECTL", versions.KUBECTL_MIN_VERSION,
+    "kubectl": ToolSpec("kubectl", "KUBECTL",
                         "https://kubernetes.io/docs/tasks/tools/",
                         ("version", "--client", "-o", "json"), r'"gitVersion":\s*"v(\d+\.\d+\.\d+)'),
-    "flux": ToolSpec("flux", "FLUX", versions.FLUX_MIN_VERSION,
+    "flux": ToolSpec("flux", "FLUX",
                      "https://fluxcd.io/flux/installation/#install-the-flux-cli",
                      ("version", "--client"), r"v?(\d+\.\d+\.\d+)"),
-    "docker": ToolSpec("docker", "DOCKER", "20.10.0",
+    "docker": ToolSpec("docker", "DOCKER",
                        "https://docs.docker.com/get-docker/",
                        ("--version",), r"(\d+\.\d+\.\d+)"),
 }
@@ -100,7 +99,7 @@ class Tools:
             except CommandNotFound:
                 raise LabError(
                     f"{tool} not found (looked for {path!r} on PATH)",
-                    f"the lab needs {tool} >= {spec.min_version}",
+                    f"the lab needs {tool} >= {floors.for_tool(tool, self.cfg).version}",
                     f"install it: {spec.install_url} (or set {spec.setting}=/path/to/{tool})",
                 ) from None
         return self._bound[tool]
@@ -113,9 +112,11 @@ class Tools:
             raise LabError(f"could not read the version of {tool}", f"it printed {res.out.strip()[:80]!r}",
                            f"reinstall it: {spec.install_url}")
         have = found.group(1)
-        if version_tuple(have) < version_tuple(spec.min_version):
-            raise LabError(f"{tool} {have} is too old", f"the lab needs {tool} >= {spec.min_version}",
-                           f"upgrade it: {spec.install_url}")
+        floor = floors.for_tool(tool, self.cfg)
+        if version_tuple(have) < version_tuple(floor.version):
+            raise LabError(f"{tool} {have} is too old", floor.why,
+                           f"upgrade it to >= {floor.version}: {spec.install_url}"
+                           + (f" ({floor.hint})" if floor.hint else ""))
         return have
 
     # -- running ------------------------------------------------------------------

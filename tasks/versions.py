@@ -5,13 +5,18 @@ values; tests/test_versions_pinned.py fails the moment they drift apart.
 """
 
 # --- command-line tools -----------------------------------------------------
-# Minimum versions we accept on the user's PATH, and the versions CI installs.
+# Minimum versions we accept on the user's PATH (floors: each one's rule and reason is in
+# tasks/floors.py, the one place they are enforced), and the versions CI installs.
 KIND_MIN_VERSION = "0.27.0"  # first release whose node images ship containerd 2.x
+# A node of Kubernetes >= key needs kind >= value: kubeadm 1.36 removed kubeadm.k8s.io/v1beta3 and
+# kind writes v1beta4 for 1.36+ nodes only from v0.32.0 (kind commit "start using v1beta4 in v1.36.0+").
+KIND_MIN_VERSION_FOR_NODE = {"1.36.0": "0.32.0"}
 KIND_VERSION = "0.32.0"
 FLUX_MIN_VERSION = "2.8.0"  # serves source/kustomize v1 and helm v2 APIs only
 FLUX_VERSION = "2.9.4"
 KUBECTL_MIN_VERSION = "1.31.0"  # needs kustomize v5
 KUBECTL_VERSION = "1.36.1"
+DOCKER_MIN_VERSION = "20.10.0"  # `docker ps --format {{.State}}` (docker/cli#2000)
 
 # --- cluster ------------------------------------------------------------------
 # Flux 2.8/2.9 `flux check --pre` wants Kubernetes >= 1.33.

@@ -239,6 +239,14 @@ def test_kind_cluster_and_kubectl_basics(world, tmp_path):
     r = run(world, "kind", "create", "cluster", "--name", "x", "--config", str(role))
     assert r.returncode == 1 and "failed to join node with kubeadm" in r.stderr
     assert run(world, "kind", "get", "clusters").stdout == ""
+    # kind < 0.32 writes kubeadm.k8s.io/v1beta3: a 1.36 node's kubeadm init refuses it
+    ok = tmp_path / "ok.yaml"
+    ok.write_text(KIND_CFG)
+    r = run(world, "kind", "create", "cluster", "--name", "x", "--config", str(ok), "--image",
+            "kindest/node:v1.36.1", env=world.env(FAKE_KIND_VERSION="0.31.0"))
+    assert r.returncode == 1 and "failed to init node with kubeadm" in r.stderr
+    assert 'no kind "ClusterConfiguration" is registered for version "kubeadm.k8s.io/v1beta3"' in r.stderr
+    assert run(world, "kind", "get", "clusters").stdout == ""
     make_cluster(world, tmp_path)
     r = run(world, "kind", "create", "cluster", "--name", "gitops-lab")
     assert r.returncode == 1 and 'node(s) already exist for a cluster with the name "gitops-lab"' in r.stderr

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import pytest
 
+from tasks import versions
 from tests.graph.conftest import has
 
 # oldest: the minimum the lab accepts for the default node image; newest: what tasks/versions.py pins.
 ENDS = {
-    "oldest": {"FAKE_DOCKER_VERSION": "28.2.2"},
-    "newest": {"FAKE_DOCKER_VERSION": "29.0.0"},
+    "oldest": {"FAKE_DOCKER_VERSION": "28.2.2", "FAKE_KIND_VERSION": "0.32.0"},
+    "newest": {"FAKE_DOCKER_VERSION": "29.0.0", "FAKE_KIND_VERSION": versions.KIND_VERSION},
 }
 
 
@@ -39,3 +40,13 @@ def test_setup_rerun_and_teardown_at_each_end_of_the_supported_versions(lab, end
     assert lab.mutating() == []
     assert "nothing to delete" in proc.stdout and "nothing to remove" in proc.stdout
 
+
+def test_a_kind_too_old_for_the_node_is_refused_before_anything_changes(lab):
+    # kind 0.31 writes kubeadm.k8s.io/v1beta3, which the default node's kubeadm (1.36) removed:
+    # without the node-aware floor, preflight passed and `kind create cluster` failed at kubeadm init.
+    proc = lab.doit("setup", FAKE_KIND_VERSION="0.31.0")
+    assert proc.returncode != 0
+    assert "kind 0.31.0 is too old" in proc.stderr and "v1beta3" in proc.stderr and ">= 0.32.0" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert sum("kind 0.31.0 is too old" in line for line in proc.stderr.splitlines()) == 1  # one line
+    assert lab.mutating() == []

@@ -30,11 +30,38 @@ def test_import_works_without_binaries(tmp_path):
 
 
 def test_missing_binary_names_it_with_version_and_install_page(tmp_path):
-    t = make(tmp_path, KIND=str(tmp_path / "nope"))
+    t = make(tmp_path, KIND=str(tmp_path / "nope"))  # the default node is Kubernetes 1.36
     with pytest.raises(LabError) as err:
         t.probe("kind", "version")
     line = err.value.line()
-    assert "kind not found" in line and ">= 0.27.0" in line and "kind.sigs.k8s.io" in line
+    assert "kind not found" in line and ">= 0.32.0" in line and "kind.sigs.k8s.io" in line
+    t = make(tmp_path, KIND=str(tmp_path / "nope"), K8S_VERSION="v1.35.2")
+    with pytest.raises(LabError, match=r">= 0\.27\.0"):
+        t.probe("kind", "version")
+
+
+@pytest.mark.parametrize("node, kind_version, refused", [
+    ("v1.36.1", "0.31.0", True), ("v1.36.1", "0.32.0", False), ("v1.37.0", "0.31.9", True),
+    ("v1.35.2", "0.31.0", False), ("v1.35.2", "0.26.0", True)])
+def test_kind_floor_follows_the_node_version(tmp_path, node, kind_version, refused):
+    kind = script(tmp_path, "kind", f"print('kind v{kind_version} go1.25 linux/amd64')")
+    t = make(tmp_path, KIND=kind, K8S_VERSION=node)
+    if not refused:
+        assert t.check_version("kind") == kind_version
+        return
+    with pytest.raises(LabError) as err:
+        t.check_version("kind")
+    line = err.value.line()
+    assert line.count("\n") == 0 and f"kind {kind_version} is too old" in line
+    if node >= "v1.36":
+        assert "kubeadm.k8s.io/v1beta3" in line and ">= 0.32.0" in line and "K8S_VERSION=v1.35.x" in line
+
+
+def test_kind_floor_reads_the_node_image_tag_first(tmp_path):
+    kind = script(tmp_path, "kind", "print('kind v0.31.0 go1.25 linux/amd64')")
+    t = make(tmp_path, KIND=kind, K8S_VERSION="v1.35.2", KIND_NODE_IMAGE="kindest/node:v1.36.1")
+    with pytest.raises(LabError, match="v1beta3"):
+        t.check_version("kind")
 
 
 def test_too_old_version_is_refused(tmp_path):
@@ -76,3 +103,4 @@ def test_secrets_are_echoed_as_stars(tmp_path, capsys):
     res = t.probe("flux", "push", tools.Secret("--creds=me:hunter2"))
     assert res.out.strip() == "--creds=me:hunter2"
     assert "hunter2" not in capsys.readouterr().out
+

@@ -37,6 +37,15 @@ def kind_version():
     return os.environ.get("FAKE_KIND_VERSION", "0.32.0")
 
 
+def _vt(text):
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+def kubeadm_v1beta3_only():
+    """kind writes kubeadm's v1beta4 config for 1.36+ nodes only from v0.32.0."""
+    return _vt(kind_version()) < (0, 32, 0)
+
+
 def classify(argv):
     path, _, _ = split_command(argv, GLOBAL_FS, TREE)
     return strip_globals(argv, GLOBAL_FS), " ".join(path) not in READ_ONLY and bool(path)
@@ -315,6 +324,13 @@ def cmd_create_cluster(st, vals, pos):
             "%s kubeadm init --config=/kind/kubeadm.conf --skip-token-print --v=6\" failed with error: exit status 1"
             "\nCommand Output: containerd: failed to load plugin io.containerd.cri.v1.images: invalid registry "
             "configuration: %s" % (cp["name"], problem))
+    if kubeadm_v1beta3_only() and _vt(k8s_version_of(cp["image"])) >= (1, 36, 0):
+        # kind < 0.32 writes kubeadm.k8s.io/v1beta3, which kubeadm 1.36 no longer knows.
+        step(" ✗ Starting control-plane 🕹️")
+        die("failed to create cluster: failed to init node with kubeadm: command \"docker exec --privileged "
+            "%s kubeadm init --config=/kind/kubeadm.conf --skip-token-print --v=6\" failed with error: exit status 1"
+            "\nCommand Output: unable to read config from \"/kind/kubeadm.conf\": no kind \"ClusterConfiguration\" "
+            "is registered for version \"kubeadm.k8s.io/v1beta3\" in scheme" % cp["name"])
     for c, n in zip(created, nodes_cfg):
         bad = [k for k in (n.get("labels") or {}) if k.startswith("node-role.kubernetes.io/")]
         if bad:
