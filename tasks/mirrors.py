@@ -287,27 +287,40 @@ def check_offline(t, cfg) -> None:
 
 
 def fill(t, cfg) -> None:
-    """Copy every needed image into its mirror: pulled through it (on) or pushed from Docker (offline)."""
+    """Copy every needed image into its mirror: pulled through it (on) or pushed from Docker (offline).
+    One image that cannot be had does not stop the others; the run fails at the end, naming it."""
     if not enabled(cfg):
         raise LabError("MIRRORS is off", "there are no mirrors to fill", "run with MIRRORS=on or MIRRORS=offline")
     ensure(t, cfg)
-    copied = already = 0
+    copied, already, failed = 0, 0, []
     for ref in needed_images(t, cfg):
         if held(cfg, ref) and cfg.MIRRORS == "offline":
             already += 1
             continue
-        up = upstream_of(ref)
-        _, path, tag = split_ref(ref)
-        local_ref = f"127.0.0.1:{port(cfg, up)}/{path}" + (f"@{tag}" if tag.startswith("sha256:") else f":{tag}")
-        if cfg.MIRRORS == "on":  # a pull through the cache is what fills it
-            t.mutate("docker", "pull", "-q", local_ref, timeout=900)
-        else:
-            have = t.probe("docker", "image", "inspect", "--format", "{{.Id}}", ref, check=False)
-            if not have.ok:
-                t.mutate("docker", "pull", "-q", ref, timeout=900)
-            t.mutate("docker", "tag", ref, local_ref, timeout=60)
-            t.mutate("docker", "push", "-q", local_ref, timeout=900)
-        t.mutate("docker", "rmi", local_ref, timeout=60, check=False)
-        copied += 1
+        try:
+            copy_one(t, cfg, ref)
+            copied += 1
+        except LabError as exc:
+            console.warn(f"{ref}: {exc.what}")
+            failed.append(ref)
+    if failed:
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise LabError(f"{failed[0]} could not be copied into its mirror{more}",
+                       f"{copied} copied, {already} already there; Docker could neither find nor pull it",
+                       "check the network (or `docker load` the image), then run `doit mirror_fill` again")
     console.ok(f"mirrors filled: {copied} copied, {already} already there")
 
+
+def copy_one(t, cfg, ref: str) -> None:
+    up = upstream_of(ref)
+    _, path, tag = split_ref(ref)
+    local_ref = f"127.0.0.1:{port(cfg, up)}/{path}" + (f"@{tag}" if tag.startswith("sha256:") else f":{tag}")
+    if cfg.MIRRORS == "on":  # a pull through the cache is what fills it
+        t.mutate("docker", "pull", "-q", local_ref, timeout=900)
+    else:
+        have = t.probe("docker", "image", "inspect", "--format", "{{.Id}}", ref, check=False)
+        if not have.ok:
+            t.mutate("docker", "pull", "-q", ref, timeout=900)
+        t.mutate("docker", "tag", ref, local_ref, timeout=60)
+        t.mutate("docker", "push", "-q", local_ref, timeout=900)
+    t.mutate("docker", "rmi", local_ref, timeout=60, check=False)
