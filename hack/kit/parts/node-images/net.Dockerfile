@@ -5,7 +5,7 @@
 FROM debian:bookworm-slim AS netbase
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables ipset conntrack nftables iproute2 >/dev/null \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log
+ && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 COPY iptables-wrapper /usr/sbin/iptables-wrapper
 # The wrapper outranks both backends until its first call picks one (see the script).
 RUN for t in iptables ip6tables; do \
