@@ -301,6 +301,9 @@ func (r *reconciler) writeConflist(n *node) error {
 	// The runtime loads any *.conflist it sees: write under another name, then rename,
 	// so it never reads half a file.
 	tmp := path + ".tmp"
+	if err := os.MkdirAll(r.cniDir, 0o755); err != nil {
+		return err
+	}
 	if err := os.WriteFile(tmp, want, 0o644); err != nil {
 		return err
 	}
