@@ -140,7 +140,8 @@ static_image "$R/coredns/coredns:$COREDNS_VERSION" "$d" --cap coredns=cap_net_bi
   'USER 65532:65532' 'WORKDIR /' 'EXPOSE 53 53/udp' 'ENTRYPOINT ["/coredns"]'
 says "CoreDNS-${COREDNS_VERSION#v}" docker run --rm "$R/coredns/coredns:$COREDNS_VERSION" -version
 # kubeadm runs it as non-root with only NET_BIND_SERVICE: the file capability must survive
-# into the image, or port 53 is refused (with the sysctl that would hide it set back).
+# into the image, or port 53 is refused. Docker opens low ports to everyone by default
+# (ip_unprivileged_port_start=0), which would hide a lost capability: close them here.
 cid=$(docker run -d --cap-drop ALL --cap-add NET_BIND_SERVICE --sysctl net.ipv4.ip_unprivileged_port_start=1024 \
   "$R/coredns/coredns:$COREDNS_VERSION" -dns.port 53)
 sleep 3
