@@ -61,9 +61,13 @@ def _k8s_version(v: str) -> str:
     return v
 
 
-def _semver(v: str) -> str:
+def _flux_version(v: str) -> str:
+    from tasks import floors  # the rule and its reason live there
     if not re.fullmatch(r"v?\d+\.\d+\.\d+", v):
         raise ValueError("a version like 2.9.4")
+    floor = floors.flux()
+    if _version_tuple(v) < _version_tuple(floor.version):
+        raise ValueError(f"{floor.version} or newer: {floor.why}")
     return v.lstrip("v")
 
 
@@ -138,7 +142,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REGISTRY_NAME", "kind-registry", "local registry container name", _name),
     Setting("REGISTRY_PORT", "5001", "host port of the local registry (5000 is AirPlay on macOS)", _port),
     Setting("REGISTRY_IMAGE", versions.REGISTRY_IMAGE, "registry image (use a mirror without Docker Hub)", _image),
-    Setting("FLUX_VERSION", versions.FLUX_VERSION, "Flux version installed in the cluster", _semver),
+    Setting("FLUX_VERSION", versions.FLUX_VERSION, "Flux version installed in the cluster", _flux_version),
     Setting("GITOPS_SOURCE", "oci", "oci: local artifact (no GitHub); git: flux bootstrap git",
             _one_of("oci", "git")),
     Setting("GIT_BRANCH", "main", "branch for GITOPS_SOURCE=git", _name),

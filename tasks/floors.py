@@ -7,6 +7,7 @@ Every check that refuses a version (preflight's tool checks, `doit check_version
 |---|---|---|
 | kind | >= 0.27.0, and >= 0.32.0 for a node of Kubernetes >= 1.36 | node images with containerd 2.x; kubeadm 1.36 removed kubeadm.k8s.io/v1beta3 |
 | docker | >= 20.10.0 | `docker ps --format {{.State}}` decides a container's state |
+| Flux (CLI and FLUX_VERSION) | >= 2.9.0 | postBuild.substituteStrategy: kustomize-controller v1.9.0 (Flux 2.9) |
 """
 from __future__ import annotations
 
@@ -64,8 +65,16 @@ def kubectl(cfg) -> Floor:
     return Floor(versions.KUBECTL_MIN_VERSION, f"the lab needs kubectl >= {versions.KUBECTL_MIN_VERSION}")
 
 
-def flux(cfg) -> Floor:
-    return Floor(versions.FLUX_MIN_VERSION, f"the lab needs flux >= {versions.FLUX_MIN_VERSION}")
+def flux(cfg=None) -> Floor:
+    """Flux >= 2.9.0, for the CLI on PATH and for FLUX_VERSION, the Flux installed in the cluster.
+
+    The lab's Kustomizations set postBuild.substituteStrategy: Always (so ${VAR:=default} applies
+    without lab-vars); the field first appears in kustomize-controller v1.9.0 (Flux 2.9), and an
+    older controller's CRD rejects the whole Kustomization on strict decoding.
+    """
+    return Floor(versions.FLUX_MIN_VERSION,
+                 f"the lab's Kustomizations set postBuild.substituteStrategy, which Flux knows from "
+                 f"{versions.FLUX_MIN_VERSION} (kustomize-controller v1.9.0); older Flux rejects them")
 
 
 RULES = {"kind": kind, "docker": docker, "kubectl": kubectl, "flux": flux}

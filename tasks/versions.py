@@ -12,7 +12,9 @@ KIND_MIN_VERSION = "0.27.0"  # first release whose node images ship containerd 2
 # kind writes v1beta4 for 1.36+ nodes only from v0.32.0 (kind commit "start using v1beta4 in v1.36.0+").
 KIND_MIN_VERSION_FOR_NODE = {"1.36.0": "0.32.0"}
 KIND_VERSION = "0.32.0"
-FLUX_MIN_VERSION = "2.8.0"  # serves source/kustomize v1 and helm v2 APIs only
+# postBuild.substituteStrategy (flux-cd/bootstrap/base/apps.yaml) first appears in kustomize-controller
+# v1.9.0, i.e. Flux 2.9; older controllers reject the Kustomization on strict decoding.
+FLUX_MIN_VERSION = "2.9.0"
 FLUX_VERSION = "2.9.4"
 KUBECTL_MIN_VERSION = "1.31.0"  # needs kustomize v5
 KUBECTL_VERSION = "1.36.1"

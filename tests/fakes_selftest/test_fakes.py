@@ -454,6 +454,32 @@ def test_flux_gitops_flow(world, tmp_path):
     assert r.stdout.startswith("NAME") and "False" in r.stdout
 
 
+SUBSTITUTE_ALWAYS = """\
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: apps-dev, namespace: flux-system}
+spec:
+  interval: 10m
+  path: ./apps/dev
+  prune: true
+  sourceRef: {kind: OCIRepository, name: lab-gitops}
+  postBuild: {substituteStrategy: Always}
+"""
+
+
+@pytest.mark.parametrize("release, accepted", [("v2.8.6", False), ("v2.9.0", True)])
+def test_substitute_strategy_needs_flux_2_9(world, tmp_path, release, accepted):
+    # postBuild.substituteStrategy first appears in kustomize-controller v1.9.0 (Flux 2.9)
+    make_cluster(world, tmp_path)
+    assert run(world, "flux", "install", "--version", release).returncode == 0
+    r = run(world, "kubectl", "apply", "-f", "-", input=SUBSTITUTE_ALWAYS)
+    if accepted:
+        assert r.returncode == 0, r.stderr
+    else:
+        assert r.returncode == 1
+        assert 'strict decoding error: unknown field "spec.postBuild.substituteStrategy"' in r.stderr
+
+
 def test_networkpolicy_and_port_forward(world, tmp_path):
     make_cluster(world, tmp_path)
     m = """\

@@ -14,9 +14,12 @@ from tasks import versions
 from tests.graph.conftest import has
 
 # oldest: the minimum the lab accepts for the default node image; newest: what tasks/versions.py pins.
+# FLUX_VERSION is the lab's own setting: the Flux installed in the cluster.
 ENDS = {
-    "oldest": {"FAKE_DOCKER_VERSION": "28.2.2", "FAKE_KIND_VERSION": "0.32.0"},
-    "newest": {"FAKE_DOCKER_VERSION": "29.0.0", "FAKE_KIND_VERSION": versions.KIND_VERSION},
+    "oldest": {"FAKE_DOCKER_VERSION": "28.2.2", "FAKE_KIND_VERSION": "0.32.0",
+               "FAKE_FLUX_VERSION": "2.9.0", "FLUX_VERSION": "2.9.0"},
+    "newest": {"FAKE_DOCKER_VERSION": "29.0.0", "FAKE_KIND_VERSION": versions.KIND_VERSION,
+               "FAKE_FLUX_VERSION": versions.FLUX_VERSION, "FLUX_VERSION": versions.FLUX_VERSION},
 }
 
 

@@ -45,6 +45,9 @@ def test_precedence_cli_over_env_over_default():
     ("K8S_VERSION", "v1.29.2", "1.33"),
     ("KIND_NODE_IMAGE", "kindest/node:latest", "not :latest"),
     ("HPA_NAMESPACE", "qa", "dev, staging, production"),
+    # postBuild.substituteStrategy: kustomize-controller v1.9.0, Flux 2.9
+    ("FLUX_VERSION", "2.8.3", "substituteStrategy"),
+    ("FLUX_VERSION", "v2.8.0", "2.9.0 or newer"),
 ])
 def test_invalid_values_are_refused_with_one_line(name, value, fragment):
     with pytest.raises(LabError) as err:
@@ -61,3 +64,7 @@ def test_unknown_command_line_variable_is_refused():
 
 def test_empty_environment_value_means_default():
     assert config.load({}, {"REGISTRY_PORT": ""}).REGISTRY_PORT == "5001"
+
+
+def test_the_oldest_flux_the_lab_supports_is_accepted():
+    assert config.load({"FLUX_VERSION": "v2.9.0"}, {}).FLUX_VERSION == "2.9.0"

@@ -104,3 +104,14 @@ def test_secrets_are_echoed_as_stars(tmp_path, capsys):
     assert res.out.strip() == "--creds=me:hunter2"
     assert "hunter2" not in capsys.readouterr().out
 
+
+
+def test_a_flux_cli_without_substitute_strategy_is_refused_saying_why(tmp_path):
+    flux = script(tmp_path, "flux", "print('flux: v2.8.5')")
+    with pytest.raises(LabError) as err:
+        make(tmp_path, FLUX=flux).check_version("flux")
+    line = err.value.line()
+    assert "flux 2.8.5 is too old" in line and "substituteStrategy" in line and ">= 2.9.0" in line
+    ok = script(tmp_path, "flux", "print('flux: v2.9.0')")
+    assert make(tmp_path, FLUX=ok).check_version("flux") == "2.9.0"
+

@@ -276,6 +276,14 @@ FLUX_SPEC_FIELDS = {
 }
 
 
+def _flux_release(cl, m):
+    """The Flux release whose CRD serves mapping M (its app.kubernetes.io/version label)."""
+    crd = find(cl, "CustomResourceDefinition", "", m["crd"]) or {}
+    version = ((crd.get("metadata") or {}).get("labels") or {}).get("app.kubernetes.io/version", "")
+    found = re.findall(r"\d+", version)[:3]
+    return tuple(int(p) for p in found) if len(found) == 3 else (99, 0, 0)
+
+
 def validate(cl, m, obj):
     """Server-side validation subset. Raises ApiError with kubectl text."""
     name = obj["metadata"].get("name", "")
@@ -299,6 +307,12 @@ def validate(cl, m, obj):
             if k not in allowed:
                 raise ApiError('%s in version "%s" cannot be handled as a %s: strict decoding error: unknown field '
                                '"spec.%s"' % (kind, obj["apiVersion"].rpartition("/")[2], kind, k), "BadRequest")
+        if kind == "Kustomization" and "substituteStrategy" in (spec.get("postBuild") or {}) \
+                and _flux_release(cl, m) < (2, 9, 0):
+            # postBuild.substituteStrategy first appears in kustomize-controller v1.9.0 (Flux 2.9)
+            raise ApiError('%s in version "%s" cannot be handled as a %s: strict decoding error: unknown field '
+                           '"spec.postBuild.substituteStrategy"' % (kind, obj["apiVersion"].rpartition("/")[2], kind),
+                           "BadRequest")
         if "interval" not in spec and kind != "HelmChart":
             errs.append("spec.interval: Required value")
         if kind == "OCIRepository":
