@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 
-from tasks import console, containers, state, versions
+from tasks import console, containers, floors, kube, state
 from tasks.errors import LabError
 from tasks.tools import tail
 
@@ -81,11 +80,15 @@ def check_existing(t, cfg) -> str:
     except (ValueError, KeyError, TypeError):
         raise LabError(f"cluster of context {cfg.KUBE_CONTEXT} is not reachable", tail(res.err, 2),
                        "check your credentials and network (`kubectl cluster-info`)") from None
-    found = tuple(int(x) for x in re.findall(r"\d+", server)[:2])
-    if found < tuple(int(x) for x in versions.K8S_MIN_VERSION_FOR_FLUX.split(".")[:2]):
-        raise LabError(f"cluster {cfg.KUBE_CONTEXT} runs Kubernetes {server}",
-                       f"Flux {cfg.FLUX_VERSION} needs >= {versions.K8S_MIN_VERSION_FOR_FLUX}",
-                       "upgrade the cluster or use another context")
+    # A cluster that serves its own metrics API keeps it: then metrics-server's floor does not apply.
+    own_metrics = kube.get_json(t, cfg, "apiservices.apiregistration.k8s.io", "v1beta1.metrics.k8s.io",
+                                missing_ok=True) is not None
+    floor = floors.kubernetes(installs_metrics_server=not own_metrics)
+    if floors.vt(server)[:2] < floors.vt(floor.version)[:2]:
+        raise LabError(f"cluster {cfg.KUBE_CONTEXT} runs Kubernetes {server}, the lab needs >= {floor.version}",
+                       floor.why, "upgrade the cluster or use another context")
+    floors.check_kubectl_skew(t.check_version("kubectl"), server.lstrip("v").split("-")[0].split("+")[0],
+                              f"cluster {cfg.KUBE_CONTEXT}")
     nodes = json.loads(t.probe("kubectl", "--context", cfg.KUBE_CONTEXT, "get", "nodes", "-l",
                                f"{WORKER_LABEL}=worker", "-o", "json", timeout=60).out)["items"]
     if not nodes:

@@ -55,9 +55,10 @@ def _go_duration(v: str) -> str:
 def _k8s_version(v: str) -> str:
     if not re.fullmatch(r"v\d+\.\d+\.\d+", v):
         raise ValueError("a Kubernetes version like v1.36.1")
-    if _version_tuple(v) < _version_tuple(versions.K8S_MIN_VERSION_FOR_FLUX):
-        raise ValueError(f"v{versions.K8S_MIN_VERSION_FOR_FLUX} or newer "
-                         f"(Flux {versions.FLUX_VERSION} refuses older clusters)")
+    from tasks import floors  # the rule and its reason live there
+    floor = floors.kubernetes()
+    if _version_tuple(v) < _version_tuple(floor.version):
+        raise ValueError(f"v{floor.version} or newer ({floor.why})")
     return v
 
 

@@ -117,6 +117,8 @@ class Tools:
             raise LabError(f"{tool} {have} is too old", floor.why,
                            f"upgrade it to >= {floor.version}: {spec.install_url}"
                            + (f" ({floor.hint})" if floor.hint else ""))
+        if tool == "kubectl" and not self.cfg.existing:  # an existing cluster is asked in cluster.check_existing
+            floors.check_kubectl_skew(have, floors.node_version(self.cfg), "the kind nodes")
         return have
 
     # -- running ------------------------------------------------------------------

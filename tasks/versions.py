@@ -16,7 +16,10 @@ KIND_VERSION = "0.32.0"
 # v1.9.0, i.e. Flux 2.9; older controllers reject the Kustomization on strict decoding.
 FLUX_MIN_VERSION = "2.9.0"
 FLUX_VERSION = "2.9.4"
-KUBECTL_MIN_VERSION = "1.31.0"  # needs kustomize v5
+# kubectl is supported within one minor version of the API server (Kubernetes version skew
+# policy); the oldest cluster the lab takes is 1.34, so the floor is 1.33 (kustomize v5 since 1.27).
+KUBECTL_MIN_VERSION = "1.33.0"
+KUBECTL_MAX_SKEW = 1  # minor versions, older or newer than the cluster
 KUBECTL_VERSION = "1.36.1"
 DOCKER_MIN_VERSION = "20.10.0"  # `docker ps --format {{.State}}` (docker/cli#2000)
 
@@ -27,7 +30,8 @@ KIND_NODE_IMAGE_REPO = "kindest/node"
 K8S_MIN_VERSION_FOR_FLUX = "1.33.0"
 
 # --- in-cluster components ----------------------------------------------------
-METRICS_SERVER_VERSION = "v0.9.0"  # needs Kubernetes 1.34+
+METRICS_SERVER_VERSION = "v0.9.0"
+METRICS_SERVER_MIN_K8S = "1.34.0"  # metrics-server 0.9 supports Kubernetes 1.34+ (0.8.x: 1.31+)
 KUBE_PROMETHEUS_STACK_CHART = "88.5.3"
 
 # --- images -------------------------------------------------------------------

@@ -85,3 +85,23 @@ def test_existing_needs_context_and_registry(lab):
     proc = lab.doit("setup", "CLUSTER_PROVIDER=existing", "KUBE_CONTEXT=x")
     assert proc.returncode == 2 and "needs REGISTRY" in proc.stderr
     assert lab.calls() == []
+
+
+def test_kubectl_outside_the_clusters_skew_is_one_clear_line(existing):
+    # kubectl is supported within one minor of the API server; the cluster runs 1.36
+    proc = existing.doit("cluster", *existing.settings, FAKE_KUBECTL_VERSION="1.34.2")
+    assert proc.returncode != 0
+    assert "kubectl 1.34.2 does not match cluster kind-team (Kubernetes 1.36.1)" in proc.stderr
+    assert "skew" in proc.stderr and "Traceback" not in proc.stdout + proc.stderr
+    assert not has(existing.mutating(), *CREATE_OR_DELETE)
+
+
+def test_a_cluster_below_metrics_servers_floor_is_refused_saying_why(existing):
+    proc = existing.world.run("kind", "create", "cluster", "--name", "old", "--image", "kindest/node:v1.33.4",
+                              env=existing.env())
+    assert proc.returncode == 0, proc.stderr
+    settings = [s if not s.startswith("KUBE_CONTEXT") else "KUBE_CONTEXT=kind-old" for s in existing.settings]
+    proc = existing.doit("cluster", *settings, FAKE_KUBECTL_VERSION="1.34.0")
+    assert proc.returncode != 0
+    assert "runs Kubernetes v1.33.4, the lab needs >= 1.34.0" in proc.stderr
+    assert "metrics-server v0.9.0 supports Kubernetes 1.34+" in proc.stderr

@@ -42,7 +42,8 @@ def test_precedence_cli_over_env_over_default():
     ("HPA_CONCURRENCY", "0", "at least 1"),
     ("CREATE_WAIT", "soon", "duration"),
     ("GITOPS_SOURCE", "svn", "oci, git"),
-    ("K8S_VERSION", "v1.29.2", "1.33"),
+    ("K8S_VERSION", "v1.29.2", "1.34"),
+    ("K8S_VERSION", "v1.33.4", "metrics-server v0.9.0 supports Kubernetes 1.34+"),
     ("KIND_NODE_IMAGE", "kindest/node:latest", "not :latest"),
     ("HPA_NAMESPACE", "qa", "dev, staging, production"),
     # postBuild.substituteStrategy: kustomize-controller v1.9.0, Flux 2.9

@@ -105,7 +105,6 @@ def test_secrets_are_echoed_as_stars(tmp_path, capsys):
     assert "hunter2" not in capsys.readouterr().out
 
 
-
 def test_a_flux_cli_without_substitute_strategy_is_refused_saying_why(tmp_path):
     flux = script(tmp_path, "flux", "print('flux: v2.8.5')")
     with pytest.raises(LabError) as err:
@@ -115,3 +114,19 @@ def test_a_flux_cli_without_substitute_strategy_is_refused_saying_why(tmp_path):
     ok = script(tmp_path, "flux", "print('flux: v2.9.0')")
     assert make(tmp_path, FLUX=ok).check_version("flux") == "2.9.0"
 
+
+@pytest.mark.parametrize("node, kubectl_version, problem", [
+    ("v1.36.1", "1.36.1", None), ("v1.36.1", "1.35.0", None), ("v1.36.1", "1.37.2", None),
+    ("v1.36.1", "1.34.9", "too old"), ("v1.36.1", "1.38.0", "does not match the kind nodes"),
+    ("v1.35.2", "1.34.0", None), ("v1.34.0", "1.33.1", None), ("v1.36.1", "1.32.4", "too old")])
+def test_kubectl_within_one_minor_of_the_nodes(tmp_path, node, kubectl_version, problem):
+    doc = '{"clientVersion": {"gitVersion": "v%s"}}' % kubectl_version
+    kubectl = script(tmp_path, "kubectl", f"print({doc!r})")
+    t = make(tmp_path, KUBECTL=kubectl, K8S_VERSION=node)
+    if problem is None:
+        assert t.check_version("kubectl") == kubectl_version
+        return
+    with pytest.raises(LabError) as err:
+        t.check_version("kubectl")
+    line = err.value.line()
+    assert problem in line and "skew" in line and "\n" not in line
