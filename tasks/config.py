@@ -72,6 +72,12 @@ def _flux_version(v: str) -> str:
     return v.lstrip("v")
 
 
+def _node_image(k8s_version: str) -> str:
+    """kindest/node:<K8S_VERSION>, pinned by digest when that is the version tasks/versions.py pins."""
+    ref = f"{versions.KIND_NODE_IMAGE_REPO}:{k8s_version}"
+    return f"{ref}@{versions.KIND_NODE_IMAGE_DIGEST}" if k8s_version == versions.K8S_VERSION else ref
+
+
 def _one_of(*choices: str) -> Callable[[str], str]:
     def check(v: str) -> str:
         if v not in choices:
@@ -125,8 +131,9 @@ SETTINGS: tuple[Setting, ...] = (
     # The original Makefile's variables, same names, same meaning.
     Setting("CLUSTER_NAME", "gitops-lab", "kind cluster name", _cluster_name),
     Setting("K8S_VERSION", versions.K8S_VERSION, "Kubernetes version of the nodes", _k8s_version),
-    Setting("KIND_NODE_IMAGE", lambda c: f"{versions.KIND_NODE_IMAGE_REPO}:{c['K8S_VERSION']}",
-            "kind node image (defaults to kindest/node:$K8S_VERSION)", _image),
+    Setting("KIND_NODE_IMAGE", lambda c: _node_image(c["K8S_VERSION"]),
+            "kind node image (default kindest/node:$K8S_VERSION, by digest for the pinned version; "
+            "a tag alone is taken as is, e.g. an image built locally)", _image),
     Setting("KUBE_CONTEXT", lambda c: f"kind-{c['CLUSTER_NAME']}", "kubectl context of the cluster"),
     Setting("CREATE_WAIT", "180s", "how long `kind create cluster --wait` waits for nodes", _go_duration),
     Setting("KIND_CONFIG", "kind-three-node.yaml", "kind cluster config file"),

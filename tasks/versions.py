@@ -27,6 +27,12 @@ DOCKER_MIN_VERSION = "20.10.0"  # `docker ps --format {{.State}}` (docker/cli#20
 # Flux 2.8/2.9 `flux check --pre` wants Kubernetes >= 1.33.
 K8S_VERSION = "v1.36.1"
 KIND_NODE_IMAGE_REPO = "kindest/node"
+# The node image of K8S_VERSION, pinned by digest beside its tag: kind v0.32.0's default,
+# kindest/node:v1.36.1@sha256:3489…, from kind's pkg/apis/config/defaults/image.go at v0.32.0
+# (its release notes list the same). A tag can be re-pushed; a digest cannot. Used only while
+# K8S_VERSION is the pinned one; KIND_NODE_IMAGE=kindest/node:vX.Y.Z (a tag alone) overrides it,
+# e.g. for an image built locally, which has no registry digest.
+KIND_NODE_IMAGE_DIGEST = "sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5"
 K8S_MIN_VERSION_FOR_FLUX = "1.33.0"
 
 # --- in-cluster components ----------------------------------------------------

@@ -15,9 +15,10 @@ from tests.graph.conftest import has
 
 # oldest: the minimum the lab accepts for the default node image; newest: what tasks/versions.py pins.
 # FLUX_VERSION is the lab's own setting: the Flux installed in the cluster.
+# The oldest end also names the node image by its tag alone, as a locally built one is named.
 ENDS = {
     "oldest": {"FAKE_DOCKER_VERSION": "28.2.2", "FAKE_KIND_VERSION": "0.32.0",
-               "FAKE_FLUX_VERSION": "2.9.0", "FLUX_VERSION": "2.9.0"},
+               "FAKE_FLUX_VERSION": "2.9.0", "FLUX_VERSION": "2.9.0", "KIND_NODE_IMAGE": "kindest/node:v1.36.1"},
     "newest": {"FAKE_DOCKER_VERSION": "29.0.0", "FAKE_KIND_VERSION": versions.KIND_VERSION,
                "FAKE_FLUX_VERSION": versions.FLUX_VERSION, "FLUX_VERSION": versions.FLUX_VERSION},
 }
@@ -29,6 +30,8 @@ def test_setup_rerun_and_teardown_at_each_end_of_the_supported_versions(lab, end
     proc = lab.doit("setup", **env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert has(lab.mutating(), "docker run") and has(lab.mutating(), "kind create cluster")
+    image = env.get("KIND_NODE_IMAGE", f"kindest/node:{versions.K8S_VERSION}@{versions.KIND_NODE_IMAGE_DIGEST}")
+    assert has(lab.mutating(), f"kind create cluster --name gitops-lab --image {image} ")
 
     lab.world.clear_calls()
     proc = lab.doit("setup", **env)

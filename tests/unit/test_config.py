@@ -15,7 +15,9 @@ def test_every_makefile_variable_is_a_setting():
 def test_defaults_work_together():
     cfg = config.load({}, {})
     assert cfg.REGISTRY_PORT == "5001"  # kind's advice; 5000 is AirPlay on macOS
-    assert cfg.KIND_NODE_IMAGE == f"kindest/node:{versions.K8S_VERSION}"
+    # the pinned version's node image by digest beside its tag (kind v0.32.0's default for v1.36.1)
+    assert cfg.KIND_NODE_IMAGE == f"kindest/node:{versions.K8S_VERSION}@{versions.KIND_NODE_IMAGE_DIGEST}"
+    assert versions.KIND_NODE_IMAGE_DIGEST == "sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5"
     assert cfg.KUBE_CONTEXT == "kind-gitops-lab"
     assert cfg.FLUX_VERSION == versions.FLUX_VERSION
     major, minor = (int(x) for x in versions.K8S_VERSION.lstrip("v").split(".")[:2])
@@ -69,3 +71,11 @@ def test_empty_environment_value_means_default():
 
 def test_the_oldest_flux_the_lab_supports_is_accepted():
     assert config.load({"FLUX_VERSION": "v2.9.0"}, {}).FLUX_VERSION == "2.9.0"
+
+
+def test_node_image_digest_only_for_the_pinned_version_and_a_tag_alone_is_taken_as_is():
+    # another Kubernetes version: its digest is not pinned here, so the tag alone
+    assert config.load({"K8S_VERSION": "v1.35.2"}, {}).KIND_NODE_IMAGE == "kindest/node:v1.35.2"
+    # a locally built stand-in has no registry digest: KIND_NODE_IMAGE with a tag alone is used unchanged
+    cfg = config.load({}, {"KIND_NODE_IMAGE": "kindest/node:v1.36.1"})
+    assert cfg.KIND_NODE_IMAGE == "kindest/node:v1.36.1" and cfg.sources["KIND_NODE_IMAGE"] == "environment"
