@@ -7,11 +7,12 @@ Usage: python3 hack/ci/install-tools.py kind kubectl flux
 from __future__ import annotations
 
 import io
+import os
 import platform
-import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -46,14 +47,29 @@ def verified(url: str, sums_url: str, filename: str | None = None) -> bytes:
 
 
 def install(name: str, data: bytes) -> None:
-    tmp = Path.cwd() / f".{name}.download"
-    tmp.write_bytes(data)
-    tmp.chmod(0o755)
+    """Write the file in the target directory, then rename it over the target.
+
+    A rename is atomic only within one filesystem: renaming a file downloaded elsewhere (the
+    working directory, /tmp) into /usr/local/bin fails with EXDEV where they are different
+    filesystems. Writing beside the target first makes the rename always local.
+    """
     target = DEST / name
-    if not shutil.os.access(DEST, shutil.os.W_OK):
-        subprocess.run(["sudo", "mv", str(tmp), str(target)], check=True)
+    if os.access(DEST, os.W_OK):
+        fd, tmp = tempfile.mkstemp(dir=DEST, prefix=f".{name}.")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
     else:
-        tmp.replace(target)
+        # `install` copies (so it works across filesystems) and sets the mode in one step.
+        with tempfile.TemporaryDirectory() as work:
+            tmp = Path(work) / name
+            tmp.write_bytes(data)
+            subprocess.run(["sudo", "install", "-m", "0755", str(tmp), str(target)], check=True)
     print(f"installed {target}", flush=True)
 
 
