@@ -78,6 +78,11 @@ def kustomize_build(directory: pathlib.Path) -> str:
     )
     if proc.returncode != 0:
         raise RenderError(f"kubectl kustomize {directory} failed: {proc.stderr.strip()}")
+    # kustomize warns on stderr and still exits 0 (`# Warning: 'vars' is deprecated ...`): a
+    # deprecated field today is a removed one tomorrow, so any warning fails the render.
+    warnings = [line.strip().lstrip("# ") for line in proc.stderr.splitlines() if line.strip()]
+    if warnings:
+        raise RenderError(f"kubectl kustomize {directory} warned: {' | '.join(warnings)}")
     return proc.stdout
 
 

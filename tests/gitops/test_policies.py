@@ -113,6 +113,11 @@ CASES = [
     ("bad-kustomization-interval", "flux-cd/bootstrap/base/infrastructure.yaml", lambda d: d[0]["spec"].update(interval="ten minutes"), "[schema] spec.interval"),
     ("bad-servicemonitor", f"{APPS}/base/servicemonitor.yaml", lambda d: d[0]["spec"].pop("selector"), "[schema]"),
     ("chart-version-drift", "flux-cd/infrastructure/monitoring/repository.yaml", lambda d: d[0]["spec"]["ref"].update(tag="1.2.3"), "[versions]"),
+    # kustomize v5 warns on deprecated fields and still renders: validate fails on the warning
+    ("kustomize-deprecated-vars", f"{APPS}/base/kustomization.yaml",
+     lambda d: d[0].update(vars=[{"name": "APP_SERVICE", "objref": {"apiVersion": "v1", "kind": "Service", "name": "app"},
+                                  "fieldref": {"fieldpath": "metadata.name"}}]),
+     "'vars' is deprecated"),
 ]
 
 

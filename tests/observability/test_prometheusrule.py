@@ -103,11 +103,23 @@ def test_error_budget_follows_each_environments_fail_rate(rendered):
         budgets[env] = value
     # FAIL_RATE differs per overlay (dev 0.05, staging 0.01, production 0): so do the budgets.
     assert budgets["dev"] > budgets["staging"] > budgets["production"] > 0
-    # One rule text for all: the base holds it once, the overlays hold no PrometheusRule patch.
+    # One rule text for all: the base holds it once, the overlays hold no PrometheusRule patch and
+    # no rule text; what names it in an overlay is only the replacements that copy the overlay's
+    # namespace and FAIL_RATE into it, and that block is the same in every overlay.
+    import yaml
     from obs_names import REPO
 
+    blocks = []
     for env in ENVIRONMENTS:
-        assert "PrometheusRule" not in "".join(p.read_text() for p in (REPO / "flux-cd" / "apps" / env).glob("*.yaml"))
+        overlay = REPO / "flux-cd" / "apps" / env
+        kustomization = yaml.safe_load((overlay / "kustomization.yaml").read_text())
+        blocks.append(kustomization.pop("replacements", None))
+        assert "PrometheusRule" not in yaml.safe_dump(kustomization), env
+        assert "PrometheusRule" not in "".join(p.read_text() for p in overlay.glob("*.yaml")
+                                               if p.name != "kustomization.yaml"), env
+        for key in ("groups:", "expr:", "record:", "alert:"):
+            assert key not in "".join(p.read_text() for p in overlay.glob("*.yaml")), (env, key)
+    assert blocks[0] and all(block == blocks[0] for block in blocks)
 
 
 def test_validate_reports_unresolved_vars_and_broken_dashboards(rendered):
