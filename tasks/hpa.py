@@ -4,7 +4,7 @@
     doit hpa_load    only the load
     doit hpa_watch   only the table, every HPA_PAUSE seconds for HPA_DURATION seconds
     doit hpa_stop    end port-forwards left by a killed run
-    doit hpa_reset   scale back to the HPA minimum and wait until Ready
+    doit hpa_reset   once the load has left the HPA's metrics, scale back to its minimum, wait until Ready
 
 The port-forward picks a free local port (tasks/portforward.py), is recorded in the
 state directory and ends on exit, error, Ctrl-C or SIGTERM.
@@ -481,10 +481,68 @@ def hpa_stop(t, cfg) -> None:
         console.info("no leftover port-forwards")
 
 
-def hpa_reset(t, cfg, timeout: float = 180) -> None:
+# The HPA controller's defaults (kube-controller-manager): a metric within 10 % of its target asks
+# for no change; scale-up stabilization 0 s, scale-down 300 s unless spec.behavior says otherwise.
+TOLERANCE = 0.1
+
+
+def recommendation(hpa: dict) -> int | None:
+    """The replicas the HPA's current metrics ask for, before its stabilization windows (None: no metrics).
+
+    The controller's own rule: ceil(currentReplicas × current/target) per metric, no change within the
+    tolerance, the highest of the metrics.
+    """
+    cur = (hpa.get("status") or {}).get("currentReplicas")
+    metrics = [(current, target) for _, current, target in resource_metrics(hpa) if current is not None and target]
+    if not cur or not metrics:
+        return None
+    asks = [cur if abs(current / target - 1) <= TOLERANCE else math.ceil(cur * current / target)
+            for current, target in metrics]
+    return max(asks)
+
+
+def wait_until_unloaded(t, cfg, ns: str, low: int, timeout: float, poll: float = 5) -> None:
+    """Wait until the HPA's metrics no longer carry load that would keep more than `low` replicas.
+
+    Scaling down earlier is undone: with a scale-up stabilization of 0 s the HPA raises the replicas
+    again on its next sync, and its 300 s scale-down window then holds them there. The metrics lag
+    the load by up to a metrics-server resolution plus an HPA sync, so a demo that just ended still
+    shows for a while.
+    """
+    deadline = time.monotonic() + timeout
+    said = False
+    while True:
+        hpa = require_hpa(t, cfg, ns)
+        asks = recommendation(hpa)
+        if asks is None or asks <= low:
+            return
+        loaded = "  ".join(metric_text(*m) for m in resource_metrics(hpa))
+        if not said:
+            console.info(f"HPA app ({ns}) still sees load ({loaded}: {asks} replicas); waiting for it to leave "
+                         "its metrics before scaling down")
+            said = True
+        if time.monotonic() > deadline:
+            raise LabError(f"HPA app in {ns} still sees load after {timeout:.0f}s ({loaded}: it asks for {asks} "
+                           f"replicas, the minimum is {low})",
+                           "scaling down now would be undone at once (the HPA's scale-up stabilization is 0 s), "
+                           "then held by its 300 s scale-down window",
+                           "stop the load (`doit hpa_stop`, or end a running `doit hpa_load`/`hpa_demo`), then run "
+                           "`doit hpa_reset` again")
+        time.sleep(poll)
+
+
+def hpa_reset(t, cfg, timeout: float = 180, unload_timeout: float = 180) -> None:
+    """Back to the HPA's minimum, the way the HPA accepts it.
+
+    First the load must be gone from the HPA's metrics (see wait_until_unloaded); then scaling the
+    Deployment to minReplicas sticks: the HPA's recommendation is then at most that minimum, and a
+    scale-down window only delays the HPA's own scale-downs, it never raises the replicas.
+    """
     ns = cfg.HPA_NAMESPACE
     hpa = require_hpa(t, cfg, ns)
     low = int((hpa.get("spec") or {}).get("minReplicas") or 1)
+    if not t.dry_run:
+        wait_until_unloaded(t, cfg, ns, low, unload_timeout)
     t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", ns, "scale", "deployment/app", f"--replicas={low}"),
              timeout=60)
     if t.dry_run:
@@ -492,6 +550,13 @@ def hpa_reset(t, cfg, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while True:
         dep = kube.get_json(t, cfg, "deployment", "app", "-n", ns, quiet=True)
+        want = (dep.get("spec") or {}).get("replicas")
+        if want is not None and want > low:
+            hpa = require_hpa(t, cfg, ns)
+            raise LabError(f"the HPA scaled deployment/app in {ns} back to {want}",
+                           "its metrics show load again (" + ("  ".join(metric_text(*m) for m in resource_metrics(hpa))
+                                                            or "no resource metrics") + ")",
+                           "stop the load (`doit hpa_stop`), then run `doit hpa_reset` again")
         st = dep.get("status") or {}
         have, ready = st.get("replicas", 0), st.get("readyReplicas", 0)
         pods = [p for p in kube.items(kube.get_json(t, cfg, "pods", "-n", ns, "-l", APP_SELECTOR, quiet=True))

@@ -480,6 +480,22 @@ def test_substitute_strategy_needs_flux_2_9(world, tmp_path, release, accepted):
         assert 'strict decoding error: unknown field "spec.postBuild.substituteStrategy"' in r.stderr
 
 
+def test_hpa_stabilization_windows():
+    from fakes.fakelib.controllers import stabilize
+
+    hpa = {"spec": {"behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}}}}
+    assert stabilize(hpa, 1, 3, now=1000) == 3      # scale-up window 0 s: up at once
+    assert stabilize(hpa, 3, 1, now=1010) == 3      # the 300 s scale-down window holds the high mark
+    assert stabilize(hpa, 1, 3, now=1020) == 3      # a manual scale-down while loaded is undone
+    assert stabilize(hpa, 3, 1, now=1300) == 3      # 3 was asked at 1020: still inside the window
+    assert stabilize(hpa, 3, 1, now=1321) == 1      # window passed: down
+    assert stabilize(hpa, 1, 1, now=1330) == 1
+    calm = {"spec": {}}                              # defaults: 0 s up, 300 s down
+    assert stabilize(calm, 2, 5, now=0) == 5 and stabilize(calm, 5, 1, now=299) == 5
+    assert stabilize(calm, 1, 1, now=305) == 1       # a manual scale-down without load sticks
+    assert stabilize(calm, 1, 1, now=306) == 1
+
+
 def test_networkpolicy_and_port_forward(world, tmp_path):
     make_cluster(world, tmp_path)
     m = """\

@@ -188,8 +188,8 @@ def test_hpa_demo_shows_the_table_scales_writes_the_timeline_then_reset(built):
     assert records(lab) == []
     assert obj(lab, "Deployment", "dev", "app")["spec"]["replicas"] == 2
 
-    # hpa_reset: back to minReplicas (a load at target keeps the HPA itself from moving)
-    lab.world.set_load("dev", 70)
+    # hpa_reset: back to minReplicas once the load has left the HPA's metrics
+    lab.world.set_load("dev", 5)
     lab.world.clear_calls()
     proc = lab.doit("hpa_reset")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -197,6 +197,35 @@ def test_hpa_demo_shows_the_table_scales_writes_the_timeline_then_reset(built):
     assert "deployment/app in dev: 1/1 ready (the HPA minimum)" in proc.stdout
     dep = obj(lab, "Deployment", "dev", "app")
     assert dep["spec"]["replicas"] == 1 and dep["status"].get("readyReplicas") == 1
+
+
+def hpa_sync(lab, times: int = 2) -> None:
+    """A few reads: every fake kubectl call first runs the controllers (the HPA among them)."""
+    for _ in range(times):
+        lab.world.run("kubectl", "--context", CTX, "-n", "dev", "get", "hpa", "app", env=lab.env())
+
+
+def test_hpa_reset_waits_for_the_load_to_leave_the_hpas_metrics(built):
+    lab = built
+    # Right after a demo the HPA still sees its load and has scaled to its maximum.
+    lab.world.set_load("dev", 200)
+    hpa_sync(lab)
+    assert obj(lab, "Deployment", "dev", "app")["spec"]["replicas"] == 2
+    run = Running(lab, "hpa_reset")
+    try:
+        # Scaling down now would be undone (scale-up stabilization 0 s), then held 300 s: so it waits.
+        run.wait_for("still sees load")
+        hpa_sync(lab)
+        assert obj(lab, "Deployment", "dev", "app")["spec"]["replicas"] == 2
+        lab.world.set_load("dev", 5)  # the load has left the metrics
+        rc = run.finish(timeout=120)
+    finally:
+        run.kill()
+    assert rc == 0, run.out
+    assert "deployment/app in dev: 1/1 ready (the HPA minimum)" in run.out
+    # and the HPA keeps it there: its scale-down window delays scale-downs, it never raises replicas
+    hpa_sync(lab, 3)
+    assert obj(lab, "Deployment", "dev", "app")["spec"]["replicas"] == 1
 
 
 def test_hpa_demo_interrupted_or_killed_leaves_no_port_forward(built):

@@ -697,6 +697,35 @@ def load_of(st, cl, ns):
     return (st.data.get("load", {}).get(cl["name"], {}) or {}).get(ns)
 
 
+HPA_SCALE_UP_WINDOW = 0      # seconds: the controller's default scale-up stabilization
+HPA_SCALE_DOWN_WINDOW = 300  # seconds: the default scale-down stabilization
+
+
+def stabilize(h, current, recommended, now=None):
+    """The HPA controller's stabilization (stabilizeRecommendationWithBehaviors), in wall-clock time.
+
+    Every raw recommendation is kept with its time. The replicas may rise to no more than the
+    lowest recommendation of the scale-up window (0 s: the latest), and fall to no less than the
+    highest of the scale-down window (300 s): so a load seen even once keeps the replicas up for
+    the whole scale-down window, and a manual scale-down against a still-loaded HPA is undone.
+    """
+    now = time.time() if now is None else now
+    behavior = (h.get("spec") or {}).get("behavior") or {}
+    up = (behavior.get("scaleUp") or {}).get("stabilizationWindowSeconds", HPA_SCALE_UP_WINDOW)
+    down = (behavior.get("scaleDown") or {}).get("stabilizationWindowSeconds", HPA_SCALE_DOWN_WINDOW)
+    fake = h.setdefault("_fake", {})
+    recs = [r for r in fake.get("recommendations", []) if now - r[0] <= max(up, down, 0)]
+    up_limit = min([r for t, r in recs if t > now - up] + [recommended])
+    down_limit = max([r for t, r in recs if t > now - down] + [recommended])
+    fake["recommendations"] = recs + [[now, recommended]]
+    stabilized = current
+    if stabilized < up_limit:
+        stabilized = up_limit
+    if stabilized > down_limit:
+        stabilized = down_limit
+    return stabilized
+
+
 def reconcile_hpas(st, cl):
     for h in K.objs_of_kind(cl, "HorizontalPodAutoscaler"):
         spec = h["spec"]
@@ -725,6 +754,7 @@ def reconcile_hpas(st, cl):
         have_metrics = metrics_available(cl) and cpu_target
         if have_metrics and load is not None:
             desired = int(math.ceil(cur * float(load) / float(cpu_target))) if cur else mn
+            desired = stabilize(h, cur, desired)
         else:
             desired = cur
         desired2 = max(mn, min(mx, desired))
