@@ -139,7 +139,8 @@ def part_env(part: Part, parts: dict[str, Part], out: Path, work: Path) -> dict[
     env.update(KIT_OUT=str(out), KIT_WORK=str(work), KIT_ROOT=str(ROOT), KIT_CACHE=str(CACHE),
                KIT_PARTS=str(PARTS_DIR))
     for dep in part.needs:
-        env[f"KIT_DEP_{dep.upper()}"] = str(out_dir(parts[dep], parts))
+        # node-base -> KIT_DEP_NODE_BASE: a name a shell can read
+        env[f"KIT_DEP_{dep.upper().replace('-', '_')}"] = str(out_dir(parts[dep], parts))
     return env
 
 
