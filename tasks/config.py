@@ -151,9 +151,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REGISTRY_PORT", "5001", "host port of the local registry (5000 is AirPlay on macOS)", _port),
     Setting("REGISTRY_IMAGE", versions.REGISTRY_IMAGE, "registry image (use a mirror without Docker Hub)", _image),
     Setting("FLUX_VERSION", versions.FLUX_VERSION, "Flux version installed in the cluster", _flux_version),
-    Setting("GITOPS_SOURCE", "oci", "oci: local artifact (no GitHub); git: flux bootstrap git",
+    Setting("GITOPS_SOURCE", "oci", "oci: local artifact (no GitHub); git: a Flux GitRepository on "
+            "GITHUB_USER/GITHUB_REPO (public, or private with GIT_TOKEN or GIT_SSH_KEY_FILE)",
             _one_of("oci", "git")),
     Setting("GIT_BRANCH", "main", "branch for GITOPS_SOURCE=git", _name),
+    Setting("GIT_TOKEN", "", "token (read access) for a private GITOPS_SOURCE=git repository over HTTPS; "
+            "goes to Secret flux-system/lab-git on stdin, never printed", secret=True),
+    Setting("GIT_SSH_KEY_FILE", "", "private key file (a deploy key) for a private GITOPS_SOURCE=git "
+            "repository over SSH; its content goes to Secret flux-system/lab-git, never printed"),
+    Setting("GIT_KNOWN_HOSTS_FILE", "~/.ssh/known_hosts", "where GIT_SSH_KEY_FILE's github.com host key is read"),
     # Beyond the laptop (see README "From kind to a real cluster").
     Setting("CLUSTER_PROVIDER", "kind", "kind: the lab makes a cluster; existing: use KUBE_CONTEXT as is",
             _one_of("kind", "existing")),
@@ -246,6 +252,9 @@ def load(cli: Mapping[str, str] | None = None, env: Mapping[str, str] | None = N
     if values["CLUSTER_PROVIDER"] == "existing" and not values["REGISTRY"]:
         raise LabError("CLUSTER_PROVIDER=existing needs REGISTRY", "a real cluster cannot pull from your laptop's registry",
                        "set REGISTRY to one it can reach, e.g. REGISTRY=ghcr.io/you")
+    if values["GIT_TOKEN"] and values["GIT_SSH_KEY_FILE"]:
+        raise LabError("GIT_TOKEN and GIT_SSH_KEY_FILE are both set", "the repository is reached over HTTPS with a "
+                       "token or over SSH with a key, not both", "unset one of them")
     if bool(values["REGISTRY_USERNAME"]) != bool(values["REGISTRY_PASSWORD"]):
         raise LabError("REGISTRY_USERNAME and REGISTRY_PASSWORD go together", "one of them is empty",
                        "set both, or neither (then docker login / REGISTRY_PROVIDER is used)")

@@ -103,8 +103,50 @@ def bootstrap_dir(cfg) -> Path:
     return GITOPS_DIR / "bootstrap" / cfg.GITOPS_SOURCE
 
 
+GIT_SECRET = "lab-git"  # flux-system/lab-git: the credential of a private GITOPS_SOURCE=git repository
+
+
 def git_url(cfg) -> str:
+    if cfg.GIT_SSH_KEY_FILE:
+        return f"ssh://git@github.com/{cfg.GITHUB_USER}/{cfg.GITHUB_REPO}.git"
     return f"https://github.com/{cfg.GITHUB_USER}/{cfg.GITHUB_REPO}.git"
+
+
+def git_credential(cfg) -> dict[str, str] | None:
+    """The Secret data Flux's GitRepository authenticates with: a token over HTTPS (GIT_TOKEN) or an
+    SSH key (GIT_SSH_KEY_FILE, with the server's key from GIT_KNOWN_HOSTS_FILE); None: a public repository."""
+    if cfg.GIT_TOKEN:
+        # GitHub takes any non-empty username with a token as the password.
+        return {"username": cfg.GITHUB_USER or "git", "password": cfg.GIT_TOKEN}
+    if not cfg.GIT_SSH_KEY_FILE:
+        return None
+    key_file = Path(cfg.GIT_SSH_KEY_FILE).expanduser()
+    try:
+        identity = key_file.read_text()
+    except OSError as exc:
+        raise LabError(f"cannot read GIT_SSH_KEY_FILE={cfg.GIT_SSH_KEY_FILE}", exc.strerror or str(exc),
+                       "point it at the private key of a deploy key (read access) of the repository") from None
+    hosts_file = Path(cfg.GIT_KNOWN_HOSTS_FILE).expanduser()
+    try:
+        known = [line for line in hosts_file.read_text().splitlines()
+                 if line.split(" ", 1)[0].split(",").count("github.com")]
+    except OSError:
+        known = []
+    if not known:
+        raise LabError(f"no github.com host key in {cfg.GIT_KNOWN_HOSTS_FILE}",
+                       "Flux checks the server's SSH host key before it clones",
+                       "add an unhashed line (`ssh-keyscan github.com >> ~/.ssh/known_hosts`, then compare it "
+                       "with the fingerprints GitHub publishes) or set GIT_KNOWN_HOSTS_FILE")
+    return {"identity": identity, "known_hosts": "\n".join(known) + "\n"}
+
+
+def write_git_secret(t, cfg, credential: dict[str, str]) -> None:
+    """The private repository's credential as Secret flux-system/lab-git, on stdin (never on a command line)."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+              "metadata": {"name": GIT_SECRET, "namespace": "flux-system",
+                           "labels": {"app.kubernetes.io/managed-by": "gitops-lab"}},
+              "data": {k: base64.b64encode(v.encode()).decode() for k, v in credential.items()}}
+    t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=json.dumps(secret), timeout=60)
 
 
 _LOCAL_HOSTS = ("localhost", "127.0.0.1")
@@ -157,7 +199,9 @@ def render_bootstrap(t, cfg) -> str:
         elif doc["kind"] == "GitRepository":
             spec["url"] = git_url(cfg)
             spec["ref"] = {"branch": cfg.GIT_BRANCH}
-    apply_monitoring(docs, cfg.MONITORING)
+            if cfg.GIT_TOKEN or cfg.GIT_SSH_KEY_FILE:
+                spec["secretRef"] = {"name": GIT_SECRET}
+    apply_monitoring(docs, cfg.MONITORING, "./flux-cd" if cfg.GITOPS_SOURCE == "git" else ".")
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
@@ -166,16 +210,17 @@ INFRASTRUCTURE_PATHS = {"full": "./infrastructure", "crds": "./infrastructure/cr
 MONITORING_KINDS = (("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule"))
 
 
-def apply_monitoring(docs: list[dict], mode: str) -> list[dict]:
+def apply_monitoring(docs: list[dict], mode: str, root: str = ".") -> list[dict]:
     """Point the infrastructure Kustomization at MONITORING's layer; with `off`, the apps'
     Kustomizations delete the ServiceMonitor and PrometheusRule their overlays render,
-    whose CRDs nothing installs then (flux-cd/ itself stays one tree for every mode)."""
+    whose CRDs nothing installs then (flux-cd/ itself stays one tree for every mode). `root` is where
+    flux-cd/ sits in the source's artifact: `.` in the OCI artifact, `./flux-cd` in a Git checkout."""
     for doc in docs:
         if doc.get("kind") != "Kustomization" or "kustomize.toolkit.fluxcd.io" not in doc.get("apiVersion", ""):
             continue
         name = doc["metadata"]["name"]
         if name == "infrastructure":
-            doc["spec"]["path"] = INFRASTRUCTURE_PATHS[mode]
+            doc["spec"]["path"] = root + INFRASTRUCTURE_PATHS[mode][1:]
         elif name.startswith("apps-") and mode == "off":
             doc["spec"]["patches"] = [
                 {"patch": f"$patch: delete\napiVersion: {api}\nkind: {kind}\nmetadata:\n  name: app\n",
@@ -191,6 +236,9 @@ def apply_bootstrap(t, cfg) -> None:
                        "or use the default GITOPS_SOURCE=oci")
     if cfg.remote_registry and cfg.REGISTRY_USERNAME and cfg.GITOPS_SOURCE == "oci":
         write_pull_secret(t, cfg)
+    credential = git_credential(cfg) if cfg.GITOPS_SOURCE == "git" else None
+    if credential:
+        write_git_secret(t, cfg, credential)
     t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=render_bootstrap(t, cfg), timeout=120)
 
 

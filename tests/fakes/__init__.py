@@ -145,10 +145,15 @@ class FakeWorld:
         with self._locked() as st:
             st.data.setdefault("load", {}).setdefault(cluster, {})[namespace] = cpu_percent
 
-    def add_git_repo(self, url, path):
-        """Make GitRepository URL resolvable: its content is the directory PATH."""
+    def add_git_repo(self, url, path, password=None, identity=None):
+        """Make GitRepository URL resolvable: its content is the directory PATH. A private repository
+        (password: an HTTPS token; identity: an SSH private key) clones only with a spec.secretRef
+        whose Secret holds that password or identity, as source-controller authenticates."""
         with self._locked() as st:
-            st.data.setdefault("git_repos", {})[url] = os.path.abspath(str(path))
+            repo = os.path.abspath(str(path))
+            if password is not None or identity is not None:
+                repo = {"path": repo, "password": password, "identity": identity}
+            st.data.setdefault("git_repos", {})[url] = repo
 
     # ------------------------------------------------------------ out-of-band user actions
     def delete_cluster_by_hand(self, name):

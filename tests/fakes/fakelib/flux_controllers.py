@@ -346,12 +346,35 @@ def reconcile_oci(st, cl, o):
                                                                                        "url": url})
 
 
+def _git_secret_value(cl, o, key):
+    ref = (o["spec"].get("secretRef") or {}).get("name")
+    secret = K.find(cl, "Secret", o["metadata"]["namespace"], ref) if ref else None
+    data = (secret or {}).get("data") or {}
+    if key in data:
+        import base64
+        return base64.b64decode(data[key]).decode()
+    return ((secret or {}).get("stringData") or {}).get(key)
+
+
 def reconcile_git(st, cl, o):
     spec = o["spec"]
     url = spec.get("url", "")
     path = st.data.get("git_repos", {}).get(url)
     ref = spec.get("ref") or {}
     branch = ref.get("branch") or "master"
+    if isinstance(path, dict):  # a private repository: source-controller must authenticate
+        want_password, want_identity = path.get("password"), path.get("identity")
+        path = path["path"]
+        if want_password is not None and _git_secret_value(cl, o, "password") != want_password:
+            return _set_ready(cl, o, False, "GitOperationFailed",
+                              "failed to checkout and determine revision: unable to clone '%s': authentication "
+                              "required: Repository not found." % url)
+        if want_identity is not None and (_git_secret_value(cl, o, "identity") != want_identity
+                                          or not _git_secret_value(cl, o, "known_hosts")):
+            return _set_ready(cl, o, False, "GitOperationFailed",
+                              "failed to checkout and determine revision: unable to clone '%s': ssh: handshake "
+                              "failed: ssh: unable to authenticate, attempted methods [none publickey], no "
+                              "supported methods remain" % url)
     if not path or not os.path.isdir(path):
         return _set_ready(cl, o, False, "GitOperationFailed",
                           "failed to checkout and determine revision: unable to clone '%s': dial tcp: lookup %s: "
