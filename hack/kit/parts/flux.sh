@@ -14,7 +14,7 @@ mkdir -p "$KIT_OUT/bin" "$KIT_OUT/images" "$KIT_OUT/manifests" shim src ctx
 # module@version -> its folder in the Go module cache (downloaded if missing)
 moddir() {
   local json
-  if ! json=$(go mod download -json "$1" 2>&1); then
+  if ! json=$(go mod download -json "$1"); then
     # The checksum database reachable here lacks some versions its proxy serves. Only then, and
     # loudly, take the proxy's copy unverified.
     case $json in
@@ -58,7 +58,8 @@ PATH="$PWD/shim:$PATH" bash flux2/manifests/scripts/bundle.sh
 # --- the CLI, as flux2's .goreleaser.yml builds it ---
 (cd flux2 && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.VERSION=${FLUX_VERSION}" \
   -o "$KIT_OUT/bin/flux" ./cmd/flux)
-"$KIT_OUT/bin/flux" version --client
+# tasks/tools.py reads the version from `flux version --client`
+[ "$("$KIT_OUT/bin/flux" version --client)" = "flux: v${FLUX_VERSION}" ]
 cp flux2/cmd/flux/manifests/*.yaml "$KIT_OUT/manifests/"
 # what `flux install` (no --version: embedded manifests) applies, for the record and for checks
 "$KIT_OUT/bin/flux" install --export > "$KIT_OUT/manifests/install.yaml"
