@@ -7,10 +7,12 @@ really rolls out — never `:latest`.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from pathlib import Path
 
 from tasks import console, containers, registry, state, versions
+from tasks.errors import LabError
 from tasks.state import source_url
 
 APP_DIR = state.ROOT / "app"
@@ -117,6 +119,46 @@ def build(t, cfg) -> dict:
     return {"tag": tag}
 
 
+def pushed_digest(t, cfg, tag: str | None = None) -> str | None:
+    """The digest the registry holds for the app's tag: what the push returned.
+
+    The local registry is asked over its HTTP API (Docker-Content-Digest); a remote one through
+    the RepoDigests Docker records when it pushes, else `docker manifest inspect --verbose`.
+    """
+    tag = tag or content_tag()
+    if not cfg.remote_registry:
+        digest = registry.has_manifest(cfg, versions.APP_IMAGE_NAME, tag)
+        return digest if digest and digest.startswith("sha256:") else None
+    ref = image_ref(cfg, tag)
+    repo = ref.rsplit(":", 1)[0]
+    res = t.probe("docker", "image", "inspect", "-f", "{{json .RepoDigests}}", ref, check=False)
+    try:
+        for entry in (json.loads(res.out or "null") or []) if res.ok else []:
+            name, _, digest = entry.partition("@")
+            if name == repo and digest.startswith("sha256:"):
+                return digest
+    except ValueError:
+        pass
+    res = t.probe("docker", "manifest", "inspect", "--verbose", ref, check=False, timeout=60)
+    try:
+        doc = json.loads(res.out) if res.ok else None
+    except ValueError:
+        doc = None
+    digest = ((doc or {}).get("Descriptor") or {}).get("digest", "") if isinstance(doc, dict) else ""
+    return digest if digest.startswith("sha256:") else None
+
+
+def pinned_ref(t, cfg) -> str:
+    """`name:tag@sha256:…`: the tag for people, the digest for the nodes (exact, and so is IfNotPresent)."""
+    tag = content_tag()
+    digest = pushed_digest(t, cfg, tag)
+    if digest is None:
+        raise LabError(f"the registry reports no digest for {image_ref(cfg, tag)}",
+                       "the lab names the app image by the digest its push returned",
+                       "run `doit app_push` (then `doit setup`) again")
+    return f"{image_ref(cfg, tag)}@{digest}"
+
+
 def push(t, cfg) -> dict:
     tag = content_tag()
     ref = image_ref(cfg, tag)
@@ -124,4 +166,8 @@ def push(t, cfg) -> dict:
         console.info(f"{ref} already in the registry")
     else:
         t.mutate("docker", "push", ref, timeout=600)
-    return {"image": ref}
+    if t.dry_run:
+        return {"image": ref}
+    pinned = pinned_ref(t, cfg)
+    console.info(f"pushed as {pinned}")
+    return {"image": pinned}

@@ -266,7 +266,8 @@ def is_ready(t, cfg) -> bool:
 
 
 def ensure(t, cfg) -> dict:
-    ref = image.image_ref(cfg)
+    # The image by the digest its push returned (name:tag@sha256:…); in a dry run nothing was pushed.
+    ref = image.image_ref(cfg) if t.dry_run else image.pinned_ref(t, cfg)
     if t.dry_run and cluster.identity(t, cfg) is None:
         # Nothing to read in a cluster that does not exist yet: show the plan.
         publish(t, cfg)

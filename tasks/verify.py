@@ -63,7 +63,7 @@ def check_environment(t, cfg, env: str, workers: set[str], expected: str) -> lis
     status = dep.get("status", {})
     nodes = sorted({p["spec"].get("nodeName", "?") for p in pods})
     return [env, f"{status.get('readyReplicas', 0)}/{status.get('replicas', 0)}",
-            running.rsplit(":", 1)[-1], ", ".join(nodes), "200 200 200"]
+            running.split("@")[0].rsplit(":", 1)[-1], ", ".join(nodes), "200 200 200"]
 
 
 def run(t, cfg) -> dict:
@@ -78,7 +78,7 @@ def run(t, cfg) -> dict:
     if not workers:
         raise LabError("no node carries gitops-lab/tier=worker", "kind-three-node.yaml labels the workers",
                        "run `doit recreate_cluster`")
-    expected = image.image_ref(cfg)
+    expected = image.pinned_ref(t, cfg)
     rows = [check_environment(t, cfg, env, workers, expected) for env in sync.ENVIRONMENTS]
     print()
     console.print_table(["ENV", "READY", "IMAGE TAG", "NODES", "/healthz /readyz /metrics"], rows)

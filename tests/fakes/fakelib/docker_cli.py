@@ -285,7 +285,8 @@ def cmd_info(st, vals, pos, key, usage):
 
 
 def image_doc(img):
-    return {"Id": img["id"], "RepoTags": img["tags"], "RepoDigests": [], "Created": img["created"],
+    return {"Id": img["id"], "RepoTags": img["tags"], "RepoDigests": img.get("repo_digests") or [],
+            "Created": img["created"],
             "Config": {"Labels": img.get("labels") or None}, "Architecture": "amd64", "Os": "linux", "Size": 1234567}
 
 
@@ -805,6 +806,10 @@ def cmd_push(st, vals, pos, key, usage):
         raise Exit(2)
     root = dw.registry_root(st, c)
     digest, size = rs.push_image(root, repo, tag, img["id"], img.get("labels"))
+    # Docker records what the registry answered: one REPO@DIGEST per repository
+    name = nref.rsplit(":", 1)[0]
+    img["repo_digests"] = [d for d in img.get("repo_digests") or [] if d.split("@")[0] != name] + [
+        "%s@%s" % (name, digest)]
     layer = dw.sha_hex(img["id"])[:12]
     out("%s: Pushed" % layer)
     out("%s: digest: %s size: %d" % (tag, digest, size))

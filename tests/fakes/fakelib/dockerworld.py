@@ -33,6 +33,9 @@ def split_ref(ref):
     ref = normalize_ref(ref)
     if "@" in ref:
         name, tag = ref.split("@", 1)
+        last = name.rsplit("/", 1)[-1]
+        if ":" in last:  # name:tag@digest: the digest decides, the tag is only for people
+            name = name.rsplit(":", 1)[0]
     else:
         name, tag = ref.rsplit(":", 1)
     parts = name.split("/", 1)
