@@ -260,6 +260,9 @@ def process_spec(st, cl, pod, port):
         if any(c.get("type") == "Ready" and c.get("status") == "True"
                for c in (pod.get("status") or {}).get("conditions") or []):
             env["READINESS_DELAY_SEC"] = "0"
+        # The fake ends a stand-in (port-forward gone, app replaced, test over) by discarding it:
+        # no pod is being terminated, so nothing is drained (the default drain is 5 s per process).
+        env["SHUTDOWN_DRAIN_SEC"] = "0"
         env.setdefault("HOSTNAME", pod["metadata"]["name"])
         env["PYTHONUNBUFFERED"] = "1"
         return ([os.environ.get("FAKE_APP_PYTHON", sys.executable), "server.py"], env, src,

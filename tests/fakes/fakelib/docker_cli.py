@@ -7,8 +7,6 @@ import re
 import shutil
 import sys
 import time
-import urllib.error
-import urllib.request
 
 from . import dockerworld as dw
 from . import gotmpl
@@ -769,6 +767,8 @@ def cmd_build(st, vals, pos, key, usage):
 
 
 def _registry_get(host, port):
+    import urllib.error  # here: ~40 ms of imports that other calls need not pay
+    import urllib.request
     url = "http://%s:%s/v2/" % (host, port)
     try:
         with urllib.request.urlopen(url, timeout=3) as r:

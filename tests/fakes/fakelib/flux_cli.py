@@ -5,7 +5,6 @@ import os
 import re
 import sys
 import time
-import urllib.request
 
 from . import cluster as K
 from . import controllers as C
@@ -375,6 +374,7 @@ def _registry_root(st, host):
     if hname not in ("localhost", "127.0.0.1"):
         fail('pushing artifact failed: Get "https://%s/v2/": dial tcp: lookup %s: no such host' % (host, hname))
     port = port or "80"
+    import urllib.request  # here: ~40 ms of imports that other calls need not pay
     try:
         urllib.request.urlopen("http://127.0.0.1:%s/v2/" % port, timeout=3).read()
     except Exception:

@@ -12,8 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 from . import appnet
 from . import cluster as K
@@ -1565,6 +1563,8 @@ def run_in_pod(st, c, pod, cmdv):
             raise Exit(7)
         raise Exit(1)
     st.release()
+    import urllib.error  # here: ~40 ms of imports that other calls need not pay
+    import urllib.request
     req = urllib.request.Request("http://127.0.0.1:%d%s" % (lport, path), method=o.get("method", "GET"))
     for h in o.get("headers") or []:
         k, _, v = h.partition(":")

@@ -12,7 +12,6 @@ import hashlib
 import io
 import json
 import os
-import tarfile
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 FLUX_CONFIG = "application/vnd.cncf.flux.config.v1+json"
@@ -95,6 +94,7 @@ def catalog(root):
 
 def deterministic_tgz(path, ignore=(".git",)):
     """tar+gzip of a directory (or single file), sorted, mtime 0, uid 0."""
+    import tarfile
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
         with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tf:
@@ -121,6 +121,7 @@ def deterministic_tgz(path, ignore=(".git",)):
 
 
 def extract_tgz(data, dest):
+    import tarfile
     os.makedirs(dest, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tf:
         for m in tf.getmembers():
