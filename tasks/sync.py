@@ -91,8 +91,11 @@ def publish(t, cfg) -> str:
     if have and registry.has_manifest(cfg, ARTIFACT, "latest") == have:
         console.info(f"artifact {ARTIFACT}:{tag} already published as latest")
         return have
+    # --reproducible: without it flux stamps the push time, and the same flux-cd/ would get a
+    # new digest (and Flux a new revision) on every publish.
     t.mutate("flux", "push", "artifact", artifact_url(cfg, tag), f"--path={GITOPS_DIR}",
-             f"--source={source_url()}", f"--revision=local@sha256:{full}", *auth_args(cfg), timeout=300)
+             f"--source={source_url()}", f"--revision=local@sha256:{full}", "--reproducible", *auth_args(cfg),
+             timeout=300)
     t.mutate("flux", "tag", "artifact", artifact_url(cfg, tag), "--tag", "latest", *auth_args(cfg), timeout=120)
     if cfg.remote_registry:
         return f"{cfg.REGISTRY}/{ARTIFACT}:{tag}"

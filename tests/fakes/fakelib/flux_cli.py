@@ -405,9 +405,12 @@ def cmd_push_artifact(st, vals, pos):
         log("►", "pushing artifact to %s/%s:%s" % (host, repo, tag))
     root, port = _registry_root(st, host)
     if root is None:
-        fail('pushing artifact failed: Get "http://%s/v2/": dial tcp 127.0.0.1:%s: connect: connection refused'
-             % (host, port))
-    digest = rs.push_flux_artifact(root, repo, tag, path, vals["source"], vals["revision"], vals["annotations"])
+        fail('error setting up transport: Get "https://%s/v2/": dial tcp 127.0.0.1:%s: connect: connection refused; '
+             'Get "http://%s/v2/": dial tcp 127.0.0.1:%s: connect: connection refused' % (host, port, host, port))
+    annotations = list(vals["annotations"] or [])
+    if not vals["reproducible"]:  # the real CLI stamps the push time: same content, new digest
+        annotations.append("org.opencontainers.image.created=%s" % now_iso())
+    digest = rs.push_flux_artifact(root, repo, tag, path, vals["source"], vals["revision"], annotations)
     info = {"url": "oci://%s/%s@%s" % (host, repo, digest), "repository": "%s/%s" % (host, repo), "tag": tag,
             "digest": digest}
     if vals["output"] == "json":
@@ -429,11 +432,11 @@ def cmd_tag_artifact(st, vals, pos):
     if root is None:
         fail('tagging artifact failed: Get "http://%s/v2/": dial tcp 127.0.0.1:%s: connect: connection refused'
              % (host, port))
+    log("►", "tagging artifact")
     r = rs.resolve(root, repo, tag)
     if r is None:
-        fail("tagging artifact failed: GET http://%s/v2/%s/manifests/%s: MANIFEST_UNKNOWN: manifest unknown; "
-             "map[Tag:%s]" % (host, repo, tag, tag))
-    log("►", "tagging artifact")
+        fail('tagging artifact failed: fetching "%s/%s:%s": GET http://%s/v2/%s/manifests/%s: MANIFEST_UNKNOWN: '
+             'manifest unknown; unknown tag=%s' % (host, repo, tag, host, repo, tag, tag))
     for t in vals["tag"]:
         rs.put_manifest(root, repo, r[1], t)
         log("✔", "artifact tagged as %s/%s:%s" % (host, repo, t))

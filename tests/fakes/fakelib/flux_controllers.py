@@ -19,9 +19,10 @@ FLUX_NS = "flux-system"
 FORCED = set()
 REQ_ANN = "reconcile.fluxcd.io/requestedAt"
 
-CONTROLLER_VERSIONS = {"source-controller": "v1.9.2", "kustomize-controller": "v1.9.1",
-                       "helm-controller": "v1.6.1", "notification-controller": "v1.9.0",
-                       "image-reflector-controller": "v1.2.0", "image-automation-controller": "v1.2.0"}
+# What flux2 v2.9.4's manifests/bases pin (read from the module by the kit's flux part).
+CONTROLLER_VERSIONS = {"source-controller": "v1.9.4", "kustomize-controller": "v1.9.4",
+                       "helm-controller": "v1.6.3", "notification-controller": "v1.9.3",
+                       "image-reflector-controller": "v1.2.4", "image-automation-controller": "v1.2.4"}
 
 FLUX_CRDS = [
     # group, version(s), kind, plural, shortnames, controller
