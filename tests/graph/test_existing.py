@@ -105,3 +105,20 @@ def test_a_cluster_below_metrics_servers_floor_is_refused_saying_why(existing):
     assert proc.returncode != 0
     assert "runs Kubernetes v1.33.4, the lab needs >= 1.34.0" in proc.stderr
     assert "metrics-server v0.9.0 supports Kubernetes 1.34+" in proc.stderr
+
+
+def test_metrics_server_on_a_kind_cluster_of_the_users_gets_kinds_kubelet_flag(existing):
+    """kind's (and Docker Desktop's) kubelet certificates carry no IP SANs: decided from the nodes."""
+    proc = existing.doit("metrics_server", *existing.settings)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    applied = [c for c in existing.mutating() if c.startswith("kubectl") and " apply -k " in c]
+    assert applied and all(c.rstrip("/").endswith("hack/metrics-server") for c in applied), applied
+    assert "kind nodes: metrics-server with --kubelet-insecure-tls" in proc.stdout
+
+
+def test_a_localhost_registry_without_its_in_cluster_name_is_one_clear_line(existing):
+    proc = existing.doit("sync", *existing.settings)
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert "Traceback" not in text
+    assert "local-registry-hosting" in text and "inside a pod, localhost is the pod itself" in text
