@@ -69,6 +69,8 @@ def lab():
     Runs wherever the settings say: MIRRORS=offline (no registry reachable: the mirrors are
     filled from the local Docker first, as `doit mirror_fill` does for any offline user),
     MONITORING=crds, a KIND_NODE_IMAGE built locally — see hack/e2e/run.sh."""
+    # A clean start: whatever an interrupted earlier run left of this suite's own lab goes.
+    run(sys.executable, "-m", "invoke", "teardown", check=False, timeout=900)
     if setting("MIRRORS", "off") != "off":
         doit("mirror_fill", timeout=1800)
     doit("setup", timeout=2400)
