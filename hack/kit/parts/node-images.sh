@@ -3,7 +3,9 @@
 # reference, plus kind's two default manifests (CNI, storage) for /kind/manifests/.
 # Control plane and kube-proxy: the k8s part's binaries. etcd, CoreDNS,
 # local-path-provisioner: built from their Go modules. pause: upstream's pause.c.
-# kindnetd: the kit's own stand-in (node-images/kindnetd), as its source is not served.
+# kindnetd: the kit's own stand-in (node-images/kindnetd), as its source is not served,
+# plus the NetworkPolicy enforcer the real kindnetd embeds (sigs.k8s.io/kube-network-policies)
+# as /bin/netpol in the same image, run by the CNI DaemonSet's second container.
 set -o errexit -o nounset -o pipefail
 
 # Versions only the kit needs; each is what upstream pins at K8S_VERSION / KIND_VERSION.
@@ -19,6 +21,9 @@ STORAGE_HELPER_IMAGE=docker.io/kindest/local-path-helper:v20260131-7181c60a     
 # proxy serves github.com/rancher/local-path-provisioner only up to v0.0.30, which has
 # every flag and config key kind's manifest uses.
 LOCAL_PATH_PROVISIONER_VERSION=v0.0.30
+# The real kindnetd embeds sigs.k8s.io/kube-network-policies; the Go module proxy serves
+# v0.7.0 and v0.8.0: the newest.
+KUBE_NETWORK_POLICIES_VERSION=v0.8.0
 
 HERE="$KIT_PARTS/node-images"
 NODE_BIN="$KIT_DEP_K8S/node-bin"
@@ -73,6 +78,31 @@ echo "== kindnetd (kit stand-in)"
 cp -r "$HERE/kindnetd" kindnetd-src
 # the tests also render default-cni.yaml the way kind does
 (cd kindnetd-src && go vet ./... && KIT_CNI_MANIFEST="$HERE/default-cni.yaml" go test -count=1 ./... && go build -trimpath -ldflags "-s -w" -o "$BIN/kindnetd" .)
+
+echo "== kube-network-policies $KUBE_NETWORK_POLICIES_VERSION (the kindnetd image's /bin/netpol)"
+# upstream's build (its Makefile and Dockerfile: CGO_ENABLED=0 go build ./cmd), from a copy
+# of the module with the kit's one addition (node-images/netpol/kit_nfqueue.go): every
+# queue expression a rule gets goes through kitVerdict, for kernels without nft_queue
+np_mod=$(go mod download -json "sigs.k8s.io/kube-network-policies@$KUBE_NETWORK_POLICIES_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+cp -r "$np_mod" netpol-src && chmod -R u+w netpol-src
+cp "$HERE/netpol/kit_nfqueue.go" netpol-src/pkg/networkpolicy/
+# a rule's expression list holds the queue as a line of its own: `queue,` or `&expr.Queue{...},`
+tab=$'\t'
+queue_line="^(${tab}+)(queue|&expr\.Queue\{[^}]*\}),\$"
+np_go=$(ls netpol-src/pkg/networkpolicy/*.go | grep -v -e '_test\.go$' -e '/kit_nfqueue\.go$')
+wrapped=$(cat $np_go | grep -cE "$queue_line" || true)
+sed -i -E "s/$queue_line/\1kitVerdict(\2),/" $np_go
+left=$(grep -n 'expr\.Queue{' $np_go | grep -v -e 'queue := &expr\.Queue{' -e 'kitVerdict(&expr\.Queue{' || true)
+if [ "$wrapped" -lt 1 ] || [ -n "$left" ]; then
+  printf 'node-images: kube-network-policies %s builds its queue rules another way; wrapped %s, left:\n%s\n' \
+    "$KUBE_NETWORK_POLICIES_VERSION" "$wrapped" "$left" >&2
+  exit 1
+fi
+echo "wrapped $wrapped queue expression(s)"
+(cd netpol-src && go vet ./pkg/networkpolicy/ && go build -trimpath -ldflags "-s -w" -o "$BIN/netpol" ./cmd)
+# the kit's harness for the image test below (node-images/netpol-smoke.sh)
+cp -r "$HERE/netpol-smoke" netpol-smoke-src
+(cd netpol-smoke-src && go vet ./... && go build -trimpath -ldflags "-s -w" -o "$BIN/netpol-smoke" .)
 
 echo "== pause $PAUSE_VERSION"
 command -v gcc >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev >/dev/null; }
@@ -177,13 +207,17 @@ save local-path-helper "$STORAGE_HELPER_IMAGE"
 
 # kube-proxy and kindnetd: Debian with netfilter tools (net.Dockerfile)
 mkdir -p net && cp "$HERE/net.Dockerfile" "$HERE/iptables-wrapper" net/ && chmod 0755 net/iptables-wrapper
-cp "$NODE_BIN/kube-proxy" "$BIN/kindnetd" net/
+cp "$NODE_BIN/kube-proxy" "$BIN/kindnetd" "$BIN/netpol" net/
 docker build -q -f net/net.Dockerfile --target kube-proxy -t "$R/kube-proxy:$K8S_VERSION" net >/dev/null
 docker build -q -f net/net.Dockerfile --target kindnetd -t "$KINDNETD_IMAGE" net >/dev/null
 says_line "Kubernetes $K8S_VERSION" docker run --rm "$R/kube-proxy:$K8S_VERSION" --version
 docker run --rm --cap-add NET_ADMIN --entrypoint sh "$R/kube-proxy:$K8S_VERSION" -c \
   'iptables-save >/dev/null && iptables --version && ip6tables --version && conntrack --version && ipset --version && nft --version'
 docker run --rm --cap-add NET_ADMIN --cap-add NET_RAW -v "$HERE/kindnetd-smoke.sh:/smoke.sh:ro" "$KINDNETD_IMAGE" sh /smoke.sh
+# NetworkPolicy enforcement in a throwaway node of three namespaces (privileged, as the
+# DaemonSet's container is: it creates network namespaces)
+docker run --rm --privileged -v "$BIN/netpol-smoke:/smoke/netpol-smoke:ro" \
+  -v "$HERE/netpol-smoke.sh:/smoke/netpol-smoke.sh:ro" "$KINDNETD_IMAGE" sh /smoke/netpol-smoke.sh
 save kube-proxy "$R/kube-proxy:$K8S_VERSION"
 save kindnetd "$KINDNETD_IMAGE"
 

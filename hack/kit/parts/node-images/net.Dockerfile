@@ -21,4 +21,7 @@ ENTRYPOINT ["/usr/local/bin/kube-proxy"]
 
 FROM netbase AS kindnetd
 COPY kindnetd /bin/kindnetd
+# NetworkPolicy enforcement (sigs.k8s.io/kube-network-policies), which the real kindnetd
+# embeds: the CNI DaemonSet's second container runs it from this image
+COPY netpol /bin/netpol
 CMD ["/bin/kindnetd"]

@@ -7,7 +7,9 @@
 //   - routes every other node's podCIDR(s) via that node's InternalIP;
 //   - masquerades traffic from pods to anything outside the pod network (iptables).
 //
-// Network policies (which the real one also enforces) are out of scope.
+// Network policies, which the real one also enforces, are not this program's job: the
+// DaemonSet's second container runs sigs.k8s.io/kube-network-policies (/bin/netpol in this
+// image) for them.
 //
 // Inputs, as kind's manifest sets them: HOST_IP (downward API), POD_SUBNET (kind's
 // networking.podSubnet, comma-separated when dual-stack), CONTROL_PLANE_ENDPOINT

@@ -254,3 +254,40 @@ func TestCNIManifestRendersLikeKind(t *testing.T) {
 		t.Errorf("template left unrendered")
 	}
 }
+
+// The DaemonSet's second container enforces NetworkPolicies from the same image, with the
+// API access upstream's kube-network-policies install.yaml grants; kindnet-cni stays the
+// first container, the one kind's patch gives CONTROL_PLANE_ENDPOINT.
+func TestCNIManifestEnforcesNetworkPolicies(t *testing.T) {
+	path := os.Getenv("KIT_CNI_MANIFEST")
+	if path == "" {
+		t.Skip("KIT_CNI_MANIFEST not set")
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	cni, netpol := strings.Index(s, "- name: kindnet-cni"), strings.Index(s, "- name: kube-network-policies")
+	if cni < 0 || netpol < cni {
+		t.Fatalf("containers: kindnet-cni at %d, kube-network-policies at %d; kindnet-cni must come first", cni, netpol)
+	}
+	second := s[netpol:]
+	if end := strings.Index(second, "\n      volumes:"); end > 0 {
+		second = second[:end]
+	}
+	for _, want := range []string{"image: @KINDNETD_IMAGE@", `command: ["/bin/netpol"]`, "--hostname-override=$(MY_NODE_NAME)",
+		"fieldPath: spec.nodeName", "privileged: true", "mountPath: /var/run/nri"} {
+		if !strings.Contains(second, want) {
+			t.Errorf("kube-network-policies container lacks %q", want)
+		}
+	}
+	for _, want := range []string{`resources: ["pods", "namespaces"]`, `resources: ["networkpolicies"]`, `apiGroups: ["networking.k8s.io"]`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("ClusterRole lacks %q", want)
+		}
+	}
+	if strings.Count(s, "image: ") != 2 {
+		t.Errorf("want exactly two image lines (both the kindnetd image the node preloads), got %d", strings.Count(s, "image: "))
+	}
+}

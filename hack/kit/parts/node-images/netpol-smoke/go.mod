@@ -1,0 +1,3 @@
+module kit.local/netpol-smoke
+
+go 1.24
