@@ -28,7 +28,11 @@ done
 base_ref=$(sed -n 's/^const DefaultBaseImage = "\(docker\.io\/\)\{0,1\}\(.*\)"$/\2/p' "$kind_dir/pkg/build/nodeimage/defaults.go")
 [[ "$base_ref" == kindest/base:v* ]] || { echo "node-base: no DefaultBaseImage in kind's defaults.go" >&2; exit 1; }
 
-# --- binaries, built on the host (Debian like the image, so cgo binaries link the same libc) ---
+# --- binaries, built on the host: containerd, ctr and runc use cgo, so the host must be the
+# image's Debian release (the same glibc and libseccomp the image installs).
+. /etc/os-release
+[ "${VERSION_CODENAME:-}" = "$DEBIAN_SUITE" ] \
+  || { echo "node-base: builds on Debian $DEBIAN_SUITE hosts only (this is ${PRETTY_NAME:-unknown})" >&2; exit 1; }
 command -v pkg-config >/dev/null && dpkg -s libseccomp-dev >/dev/null 2>&1 \
   || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libseccomp-dev pkg-config >/dev/null; }
 
