@@ -8,8 +8,8 @@
 from doit.tools import config_changed
 from doit.task import result_dep
 
-from tasks import (cluster, debug, flux, grafana, hpa, image, info, metrics_server, preflight, registry, status, sync,
-                   teardown, validate_task, verify)
+from tasks import (cluster, debug, flux, grafana, hpa, image, info, metrics_server, mirrors, preflight, registry,
+                   status, sync, teardown, validate_task, verify)
 from tasks.graph import action, doit_config, load_config, reality
 
 CFG = load_config()
@@ -38,7 +38,8 @@ def task_registry():
     """Local OCI registry on 127.0.0.1:REGISTRY_PORT: created if absent, started if stopped."""
     return {"actions": [action("registry", "local OCI registry", registry.ensure)],
             "task_dep": ["preflight"],
-            "uptodate": [reality(registry.is_ready), _settings("REGISTRY_NAME", "REGISTRY_PORT", "REGISTRY_IMAGE")]}
+            "uptodate": [reality(registry.is_ready), _settings("REGISTRY_NAME", "REGISTRY_PORT", "REGISTRY_IMAGE",
+                                                                   "MIRRORS")]}
 
 
 def task_cluster():
@@ -187,6 +188,17 @@ def task_stop_docker_registry():
     return {"actions": [action("stop_docker_registry", "remove the registry container",
                                lambda t, c: registry.remove(t, c, purge=c.PURGE == "1"))],
             "uptodate": [False]}
+
+
+def task_mirror_fill():
+    """Copy every image the cluster pulls at the pinned versions into the local mirrors (MIRRORS=on|offline)."""
+    return {"actions": [action("mirror_fill", "fill the local mirrors", mirrors.fill)],
+            "task_dep": ["preflight"], "uptodate": [False]}
+
+
+def task_mirror_status():
+    """List the images the cluster needs and whether each local mirror holds it (changes nothing)."""
+    return {"actions": [action("mirror_status", "local mirrors", info.mirror_status)], "uptodate": [False]}
 
 
 def task_install_metrics_server():

@@ -9,7 +9,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from tasks import console, containers, floors, kube, state
+from tasks import console, containers, floors, kube, mirrors, state
 from tasks.errors import LabError
 from tasks.tools import tail
 
@@ -147,13 +147,26 @@ def wire_registry(t, cfg) -> None:
             continue
         t.mutate("docker", "exec", node, "mkdir", "-p", registry_dir(cfg), timeout=30)
         t.mutate("docker", "exec", "-i", node, "cp", "/dev/stdin", target, stdin=hosts_toml(cfg), timeout=30)
+    for node in nodes(t, cfg) if mirrors.enabled(cfg) else ():
+        write_node_files(t, node, mirrors.node_files(cfg))
     registry = containers.find(t, cfg.REGISTRY_NAME)
     if registry is None and not t.dry_run:
         console.info(f"registry {cfg.REGISTRY_NAME} does not exist yet: `doit setup` creates and connects it")
     elif registry is None or "kind" not in registry.networks:
         t.mutate("docker", "network", "connect", "kind", cfg.REGISTRY_NAME, timeout=30)
+    mirrors.connect(t, cfg)
     t.mutate("kubectl", "--context", cfg.KUBE_CONTEXT, "apply", "-f", "-",
              stdin=local_registry_hosting(cfg), timeout=60)
+
+
+def write_node_files(t, node: str, files: dict[str, str]) -> None:
+    """One read per node decides; containerd re-reads certs.d on every pull, so no restart."""
+    have = t.probe("docker", "exec", node, "cat", *files, check=False)
+    if have.ok and have.out == "".join(files.values()):
+        return
+    t.mutate("docker", "exec", node, "mkdir", "-p", *sorted({f.rsplit("/", 1)[0] for f in files}), timeout=30)
+    for target, text in files.items():
+        t.mutate("docker", "exec", "-i", node, "cp", "/dev/stdin", target, stdin=text, timeout=30)
 
 
 def use_context(t, cfg) -> None:

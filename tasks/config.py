@@ -160,6 +160,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("GIT_SSH_KEY_FILE", "", "private key file (a deploy key) for a private GITOPS_SOURCE=git "
             "repository over SSH; its content goes to Secret flux-system/lab-git, never printed"),
     Setting("GIT_KNOWN_HOSTS_FILE", "~/.ssh/known_hosts", "where GIT_SSH_KEY_FILE's github.com host key is read"),
+    # Off by default: mirrors add four containers and keep image data in volumes the user
+    # did not ask for; `on` is the one to choose for a lab torn down and rebuilt often.
+    Setting("MONITORING", "full", "full: kube-prometheus-stack; crds: only the Prometheus Operator CRDs the app's "
+            "ServiceMonitor/PrometheusRule need; off: neither, and the app layer drops those two",
+            _one_of("full", "crds", "off")),
+    Setting("MIRRORS", "off", "on: pull-through caches per upstream for the nodes (kept across teardown); "
+            "offline: the caches only, filled by `doit mirror_fill`; off: nodes pull upstream",
+            _one_of("off", "on", "offline")),
     # Beyond the laptop (see README "From kind to a real cluster").
     Setting("CLUSTER_PROVIDER", "kind", "kind: the lab makes a cluster; existing: use KUBE_CONTEXT as is",
             _one_of("kind", "existing")),

@@ -66,3 +66,17 @@ def current_context(t, cfg) -> None:
 def list_clusters(t, cfg) -> None:
     res = t.probe("kind", "get", "clusters")
     print(res.out.strip() or "(no kind clusters)")
+
+
+def mirror_status(t, cfg) -> None:
+    from tasks import mirrors
+    if not mirrors.enabled(cfg):
+        console.info("MIRRORS=off: the nodes pull from the upstream registries (MIRRORS=on or offline to use mirrors)")
+        return
+    rows = mirrors.status_rows(t, cfg)
+    console.print_table(["IMAGE", "MIRROR", "STATE"], rows)
+    missing = sum(r[2] != "present" for r in rows)
+    if missing:
+        console.warn(f"{missing} of {len(rows)} image(s) missing: `doit mirror_fill MIRRORS={cfg.MIRRORS}` copies them")
+    else:
+        console.ok(f"all {len(rows)} image(s) the cluster pulls are in the mirrors")

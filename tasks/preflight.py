@@ -4,7 +4,7 @@ from __future__ import annotations
 import socket
 import sys
 
-from tasks import console, registry
+from tasks import console, mirrors, registry
 from tasks.errors import LabError
 
 TOOLS = ("docker", "kind", "kubectl", "flux")
@@ -51,7 +51,11 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def port_busy_error(port: int) -> LabError:
+def port_busy_error(port: int, mirror_of: str = "") -> LabError:
+    if mirror_of:  # mirrors sit at REGISTRY_PORT+1..+4
+        return LabError(f"port {port} on 127.0.0.1 is already in use by another process",
+                        f"the local mirror of {mirror_of} publishes its API there (REGISTRY_PORT+1 to +4)",
+                        "free it, or move the registry and its mirrors: `doit setup REGISTRY_PORT=<another port>`")
     hint = f"free it, or pick another port: `doit setup REGISTRY_PORT={port + 1 if port < 65535 else 5001}`"
     if sys.platform == "darwin" or port in (5000, 7000):
         hint += ("; on macOS, AirPlay Receiver holds ports 5000 and 7000 (System Settings → General → "
@@ -71,6 +75,16 @@ def check_registry_port(t, cfg) -> str:
     return "free"
 
 
+def check_mirror_ports(t, cfg) -> str:
+    if not mirrors.enabled(cfg):
+        return ""
+    ours = {name for name, row in mirrors.listing(t, cfg).items() if row["state"] == "running"}
+    for up in mirrors.UPSTREAMS:
+        if mirrors.container(cfg, up) not in ours and not port_is_free(mirrors.port(cfg, up)):
+            raise port_busy_error(mirrors.port(cfg, up), up.host)
+    return f"mirror ports {min(mirrors.ports(cfg))}-{max(mirrors.ports(cfg))}: free or ours"
+
+
 def check_deps(t, cfg) -> None:
     found = check_binaries(t)
     console.info("tools: " + ", ".join(f"{k} {v}" for k, v in found.items()))
@@ -81,3 +95,6 @@ def run(t, cfg) -> None:
     check_deps(t, cfg)
     console.info(f"registry {'' if cfg.remote_registry else 'port ' + cfg.REGISTRY_PORT}: "
                  f"{check_registry_port(t, cfg)}")
+    mirror_ports = check_mirror_ports(t, cfg)
+    if mirror_ports:
+        console.info(mirror_ports)

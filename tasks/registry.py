@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from tasks import console, containers
+from tasks import console, containers, mirrors
 from tasks.errors import LabError
 
 CONTAINER_PORT = 5000
@@ -54,7 +54,8 @@ def is_ready(t, cfg) -> bool:
     """Up to date when our container runs and publishes the configured port (or the remote answers)."""
     if cfg.remote_registry:
         return remote_answers(cfg)
-    return status(t, cfg) == "running" and published_port(t, cfg) == cfg.registry_port
+    return status(t, cfg) == "running" and published_port(t, cfg) == cfg.registry_port \
+        and mirrors.is_ready(t, cfg)
 
 
 def remote_base(cfg) -> str:
@@ -132,13 +133,17 @@ def ensure(t, cfg) -> dict:
                  "--network", "bridge", "--name", cfg.REGISTRY_NAME,
                  "-v", f"{cfg.registry_volume}:/var/lib/registry",
                  cfg.REGISTRY_IMAGE, timeout=300)
+    mirrored = mirrors.ensure(t, cfg)
     if t.dry_run and state != "running":
-        return {"registry_id": "dry-run"}
+        return {"registry_id": "dry-run", **mirrored}
     wait_until_serving(cfg)
-    return {"registry_id": container_id(t, cfg)}
+    mirrors.check_offline(t, cfg)
+    # the mirrors' mode is part of the result: a change rewires the nodes (cluster step)
+    return {"registry_id": container_id(t, cfg), **mirrored}
 
 
 def remove(t, cfg, purge: bool = False) -> None:
+    mirrors.remove(t, cfg, purge)
     if cfg.remote_registry:
         console.info(f"registry {cfg.REGISTRY} is remote: the lab did not create it and leaves it alone")
         return
