@@ -373,7 +373,7 @@ def test_flux_controls_status_tables_and_cleanup_app(built):
     assert nodes["gitops-lab-control-plane"][1] == "control-plane" and nodes["gitops-lab-worker"][1] == "worker"
     envs = table(proc.stdout, "ENV")
     assert set(envs) == {"dev", "staging", "production"}
-    image = rf"localhost:{lab.port}/lab-app:[0-9a-f]{{12}}"
+    image = rf"localhost:{lab.port}/lab-app:[0-9a-f]{{12}}@sha256:[0-9a-f]{{64}}"  # by the pushed digest
     assert all(re.fullmatch(image, r[1]) for r in envs.values()), envs
     assert len({r[1] for r in envs.values()}) == 1  # one image everywhere
     assert {env: r[2] for env, r in envs.items()} == {"dev": "1/1", "staging": "2/2", "production": "3/3"}
