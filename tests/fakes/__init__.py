@@ -183,6 +183,32 @@ class FakeWorld:
                 raise KeyError(name)
             dw.remove_container(st, c)
 
+    # ------------------------------------------------------------ copies
+    def freeze(self):
+        """Kill every process the fakes started and forget them, leaving each container as it is
+        (a running registry stays "running"): the state directory can then be copied, and a copy,
+        put back at the same path, comes alive with resume()."""
+        from fakelib.common import kill_pid
+        if not os.path.exists(os.path.join(self.state_dir, "state.json")):
+            return
+        with self._locked() as st:
+            for pid in list(st.data.get("background", {})):
+                kill_pid(int(pid), wait=1.0)
+            st.data["background"] = {}
+            st.data["apps"] = {}  # pod stand-ins are started again when first needed
+            for c in st.data["docker"]["containers"].values():
+                c["pid"] = 0
+
+    def resume(self):
+        """Start the registry servers of the running registry containers of a frozen world, as Docker
+        starts a container's process (the port each publishes must be free)."""
+        from fakelib import dockerworld as dw
+        with self._locked() as st:
+            for c in st.data["docker"]["containers"].values():
+                if dw.running(c) and not c.get("pid") and dw.is_registry_image(c["image"]):
+                    c["state"] = "created"
+                    dw.start_container(st, c)
+
     # ------------------------------------------------------------ cleanup
     def background_pids(self):
         return [int(p) for p in self.state().get("background", {})]

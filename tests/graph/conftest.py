@@ -3,6 +3,7 @@ strict fakes of docker, kind, kubectl and flux first (and alone) on PATH."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -54,8 +55,9 @@ class Lab:
             wrapper.chmod(0o755)
 
     def env(self, **extra) -> dict:
+        # (PYTHONDONTWRITEBYTECODE: the product's bytecode is cached in this copy, for the next run)
         base = {k: v for k, v in os.environ.items()
-                if k not in ("KIND", "KUBECTL", "FLUX", "DOCKER", "DRY_RUN", "LAB_STATE_DIR")}
+                if k not in ("KIND", "KUBECTL", "FLUX", "DOCKER", "DRY_RUN", "LAB_STATE_DIR", "PYTHONDONTWRITEBYTECODE")}
         base["PATH"] = str(self.bin)
         env = self.world.env(base)
         env["PATH"] = str(self.bin)  # exactly our bin dir
@@ -97,13 +99,53 @@ def lab(tmp_path):
     lab.world.kill_background()
 
 
-@pytest.fixture
-def built(lab):
-    """A lab after one successful cold `doit setup`, with the call log cleared."""
+def quiet_port() -> int:
+    """A free port below the kernel's ephemeral range, which no client connection is given: it stays
+    free while a lab that publishes it is frozen between tests."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return free_port()
+    for port in random.sample(range(max(1024, low - 12000), low), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def _built_once(tmp_path_factory):
+    """One cold `doit setup` per worker, frozen (see FakeWorld.freeze) and copied aside."""
+    home = tmp_path_factory.mktemp("built")
+    (home / "lab").mkdir()
+    lab = Lab(home / "lab")
+    lab.port = quiet_port()
     proc = lab.doit("setup")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        lab.world.kill_background()
+        pytest.fail("the cold `doit setup` every `built` test starts from failed:\n" + proc.stdout + proc.stderr)
     lab.world.clear_calls()
-    return lab
+    lab.world.freeze()
+    shutil.copytree(home / "lab", home / "cold", symlinks=True)
+    return lab, home
+
+
+@pytest.fixture
+def built(_built_once):
+    """A lab after one successful cold `doit setup`, with the call log cleared.
+
+    The setup ran once (per worker); each test gets a fresh copy of what it left, at the same
+    paths and port, with its registry server started again (FakeWorld.resume)."""
+    lab, home = _built_once
+    shutil.rmtree(home / "lab")
+    shutil.copytree(home / "cold", home / "lab", symlinks=True)
+    lab.world.resume()
+    yield lab
+    lab.world.kill_background()
 
 
 def has(calls: list[str], *prefixes: str) -> bool:
