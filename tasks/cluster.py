@@ -34,12 +34,14 @@ def definition_sha(cfg) -> str:
 
 
 def exists(t, cfg) -> bool:
-    res = t.probe("kind", "get", "clusters", timeout=30)
-    return cfg.CLUSTER_NAME in res.out.split()
+    """Read as `kind get clusters` reads it: a container labelled as a node of the cluster (from the
+    run's one container listing, shared with the registry's and the nodes' checks)."""
+    return bool(containers.kind_nodes(t, cfg.CLUSTER_NAME))
 
 
 def nodes(t, cfg) -> list[str]:
-    return t.probe("kind", "get", "nodes", "--name", cfg.CLUSTER_NAME, timeout=30).out.split()
+    """The cluster's node containers, as `kind get nodes` lists them."""
+    return [c.name for c in containers.kind_nodes(t, cfg.CLUSTER_NAME)]
 
 
 def control_plane(cfg) -> str:

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from tasks.errors import LabError
 from tasks.tools import tail
 
-# Tab-separated: names and network lists never contain a tab.
-PS_FORMAT = "{{.ID}}\t{{.Names}}\t{{.State}}\t{{.Networks}}"
+# Tab-separated: names, network and port lists never contain a tab.
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # what `kind get clusters` and `kind get nodes` list by
+LIST_FORMAT = "\t".join(("{{.ID}}", "{{.Names}}", "{{.State}}", "{{.Networks}}", "{{.Ports}}",
+                         '{{.Label "%s"}}' % KIND_CLUSTER_LABEL))
 
 
 @dataclass(frozen=True)
@@ -21,10 +23,24 @@ class Container:
     name: str
     state: str  # created, running, paused, restarting, removing, exited, dead
     networks: tuple[str, ...]
+    ports: tuple[str, ...] = ()  # as `docker ps` shows them: `127.0.0.1:5001->5000/tcp` (running only)
+    kind_cluster: str = ""  # the kind cluster this container is a node of
 
     @property
     def running(self) -> bool:
         return self.state == "running"
+
+    def published(self, container_port: int, proto: str = "tcp") -> int | None:
+        """The host port a running container publishes CONTAINER_PORT on (Docker lists ports of running
+        containers only: a stopped one answers None, ask `docker container inspect` for its bindings)."""
+        for entry in self.ports:
+            host, arrow, target = entry.partition("->")
+            if arrow and target == f"{container_port}/{proto}":
+                try:
+                    return int(host.rsplit(":", 1)[1])
+                except (IndexError, ValueError):
+                    continue
+        return None
 
 
 def _docker_failed(what: str, res) -> LabError:
@@ -32,28 +48,45 @@ def _docker_failed(what: str, res) -> LabError:
                     "is Docker running? try `docker info`")
 
 
+def listing(t) -> dict[str, Container]:
+    """Every container of this Docker host by name, from one `docker ps --all` per run.
+
+    Steps share it (the registry, the kind nodes and the cluster's identity are all in it);
+    any docker or kind command forgets it (Tools.forget), so it never outlives a change.
+    """
+    if "containers" not in t.memo:
+        res = t.probe("docker", "ps", "--all", "--no-trunc", "--format", LIST_FORMAT, check=False, timeout=60)
+        if not res.ok:
+            raise _docker_failed("ps --all", res)
+        found = {}
+        for line in res.out.splitlines():
+            fields = line.split("\t")
+            if len(fields) != 6:
+                continue
+            cid, names, state, networks, ports, kind_cluster = fields
+            for name in names.split(","):
+                found[name] = Container(cid, name, state, tuple(n for n in networks.split(",") if n),
+                                        tuple(p.strip() for p in ports.split(",") if p.strip()), kind_cluster)
+        t.memo["containers"] = found
+    return t.memo["containers"]
+
+
 def find(t, name: str) -> Container | None:
     """The container named exactly NAME, or None when there is none."""
-    # The name filter is a regular expression over the name (with and without its leading
-    # '/'); anchor it, and escape '.', the one regex character a container name may hold.
-    pattern = "^" + name.replace(".", r"\.") + "$"
-    res = t.probe("docker", "ps", "--all", "--no-trunc", "--filter", f"name={pattern}", "--format", PS_FORMAT,
-                  check=False, timeout=60)
-    if not res.ok:
-        raise _docker_failed(f"ps --filter name={pattern}", res)
-    for line in res.out.splitlines():
-        fields = line.split("\t")
-        if len(fields) != 4:
-            continue
-        cid, names, state, networks = fields
-        if name in names.split(","):
-            return Container(cid, name, state, tuple(n for n in networks.split(",") if n))
-    return None
+    return listing(t).get(name)
+
+
+def kind_nodes(t, cluster: str) -> list[Container]:
+    """The node containers of kind cluster CLUSTER, as `kind get nodes` finds them (by their label)."""
+    return sorted((c for c in listing(t).values() if c.kind_cluster == cluster), key=lambda c: c.name)
 
 
 def image_present(t, ref: str) -> bool:
-    """Is the image REF (name:tag) in the local image store?"""
-    res = t.probe("docker", "image", "ls", "--quiet", ref, check=False, timeout=60)
-    if not res.ok:
-        raise _docker_failed(f"image ls {ref}", res)
-    return bool(res.out.strip())
+    """Is the image REF (name:tag) in the local image store? Asked once per run until docker changes something."""
+    seen = t.memo.setdefault("images", {})
+    if ref not in seen:
+        res = t.probe("docker", "image", "ls", "--quiet", ref, check=False, timeout=60)
+        if not res.ok:
+            raise _docker_failed(f"image ls {ref}", res)
+        seen[ref] = bool(res.out.strip())
+    return seen[ref]

@@ -10,8 +10,8 @@ CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "
 
 def installed_version(t, cfg) -> str | None:
     """The Flux version every controller runs, if all are there and Available."""
-    doc = kube.get_json(t, cfg, "deployments", "-n", "flux-system", missing_ok=True)
-    found = {d["metadata"]["name"]: d for d in kube.items(doc)}
+    deployments = kube.objects(kube.setup_read(t, cfg, "deployments.apps"), namespace="flux-system")
+    found = {d["metadata"]["name"]: d for d in deployments}
     if not all(c in found for c in CONTROLLERS):
         return None
     seen = {found[c]["metadata"].get("labels", {}).get("app.kubernetes.io/version") for c in CONTROLLERS}

@@ -10,11 +10,13 @@ KINDS = ("kustomizations.kustomize.toolkit.fluxcd.io", "helmreleases.helm.toolki
          "ocirepositories.source.toolkit.fluxcd.io", "gitrepositories.source.toolkit.fluxcd.io")
 
 
-def objects(t, cfg, quiet: bool = False) -> list[dict]:
-    found = []
-    for kind in KINDS:
-        found += kube.items(kube.get_json(t, cfg, kind, "-A", missing_ok=True, quiet=quiet))
-    return found
+def objects(t, cfg, quiet: bool = False, fresh: bool = False) -> list[dict]:
+    """Every Flux object of KINDS (a kind whose CRD is absent has none), in one `kubectl get` shared by
+    the run; FRESH reads them again (a wait: Flux changes them without a mutation of ours)."""
+    if fresh:
+        kube.forget(t, *KINDS)
+    found = kube.snapshot(t, cfg, KINDS, quiet=quiet)
+    return [obj for kind in KINDS for obj in found[kind] or []]
 
 
 def not_ready(objs: list[dict]) -> list[tuple[dict, str]]:
@@ -34,7 +36,7 @@ def wait_ready(t, cfg, timeout: float = 900, poll: float = 5, expect: int = 1) -
     deadline = time.monotonic() + timeout
     last = None
     while True:
-        objs = objects(t, cfg, quiet=last is not None)
+        objs = objects(t, cfg, quiet=last is not None, fresh=True)
         bad = not_ready(objs)
         if len(objs) >= expect and not bad:
             return objs

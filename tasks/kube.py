@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from tasks.errors import LabError
+from tasks.tools import Result
 
 
 def kubectl_args(cfg, *args) -> tuple:
@@ -61,6 +62,123 @@ def get_json(t, cfg, *args, missing_ok: bool = False, quiet: bool = False):
         return json.loads(res.out)
     except ValueError:
         raise LabError(f"`kubectl get {' '.join(args)}` printed no JSON", res.out[:200]) from None
+
+
+# --- one read of the cluster per run ------------------------------------------------------
+# What a `doit setup` run reads from the cluster: resource -> (API group, kind, served by a CRD?).
+SETUP_READS = {
+    "apiservices.apiregistration.k8s.io": ("apiregistration.k8s.io", "APIService", False),
+    "nodes": ("", "Node", False),
+    "deployments.apps": ("apps", "Deployment", False),
+    "pods": ("", "Pod", False),
+    "kustomizations.kustomize.toolkit.fluxcd.io": ("kustomize.toolkit.fluxcd.io", "Kustomization", True),
+    "helmreleases.helm.toolkit.fluxcd.io": ("helm.toolkit.fluxcd.io", "HelmRelease", True),
+    "ocirepositories.source.toolkit.fluxcd.io": ("source.toolkit.fluxcd.io", "OCIRepository", True),
+    "gitrepositories.source.toolkit.fluxcd.io": ("source.toolkit.fluxcd.io", "GitRepository", True),
+}
+
+
+def _custom(resource: str) -> bool:
+    return SETUP_READS[resource][2]
+
+
+def snapshot(t, cfg, need, also=(), quiet: bool = False) -> dict[str, list[dict] | None]:
+    """Every object of each resource in NEED (across namespaces), None for a custom type the cluster
+    does not serve. Read with one `kubectl get A,B,... -A -o json` and kept for the run (Tools.memo)
+    until a mutation or `forget`. ALSO: what the run reads later, fetched in the same call while
+    nothing has changed yet (a run that checks and changes nothing reads the cluster once; after a
+    change, each read asks for what it needs)."""
+    memo = t.memo.setdefault("kube", {})
+    todo = [r for r in need if r not in memo]
+    if todo:
+        extra = [] if t.mutated else [r for r in also if r not in memo and r not in todo]
+        _fetch(t, cfg, memo, todo, extra, quiet)
+    return {r: memo[r] for r in need}
+
+
+def setup_read(t, cfg, resource: str, quiet: bool = False) -> list[dict] | None:
+    """RESOURCE's objects, read together with everything else a setup run reads (SETUP_READS)."""
+    return snapshot(t, cfg, [resource], also=SETUP_READS, quiet=quiet)[resource]
+
+
+def forget(t, *resources: str) -> None:
+    """Read these again next time (after a wait: they changed without a mutation of ours)."""
+    memo = t.memo.get("kube", {})
+    for r in resources:
+        memo.pop(r, None)
+
+
+def _fetch(t, cfg, memo, need: list[str], extra: list[str], quiet: bool) -> None:
+    if extra:
+        if _list_into(t, cfg, memo, need + extra, quiet).ok:
+            return
+        extra = [r for r in extra if not _custom(r)]  # a custom one may not be served: read when needed
+    batch = need + extra
+    res = _list_into(t, cfg, memo, batch, quiet)
+    if res.ok:
+        return
+    # kubectl refused. A custom type may not be served (yet): ask each one's CRD as an object,
+    # never from the error text; read the others again. Any other failure is the answer.
+    absent = [r for r in need if _custom(r) and not has_crd(t, cfg, r, quiet=quiet)]
+    served = [r for r in batch if r not in absent]
+    if not absent:
+        raise _get_failed(cfg, ("get", ",".join(batch), "-A"), res)
+    if served and not _list_into(t, cfg, memo, served, quiet).ok:
+        raise _get_failed(cfg, ("get", ",".join(served), "-A"), res)
+    for r in absent:
+        memo[r] = None
+
+
+def _list_into(t, cfg, memo, batch: list[str], quiet: bool):
+    res = t.probe("kubectl", *kubectl_args(cfg, "get", ",".join(batch), "-A", "-o", "json"), check=False,
+                  timeout=60, quiet=quiet)
+    try:
+        doc = json.loads(res.out) if res.ok else None
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        return Result(res.rc or 1, res.out, res.err or "kubectl printed no JSON")
+    by_kind: dict[tuple[str, str], list[dict]] = {}
+    for obj in items(doc):
+        group = obj.get("apiVersion", "").rpartition("/")[0]
+        by_kind.setdefault((group, obj.get("kind", "")), []).append(obj)
+    seen = t.__dict__.setdefault("_crds_seen", set())
+    for r in batch:
+        memo[r] = by_kind.get(SETUP_READS[r][:2], [])
+        if _custom(r):
+            seen.add(r)  # kubectl listed it: the type is served
+    return res
+
+
+def objects(listed: list[dict] | None, namespace: str | None = None, name: str | None = None,
+            labels: dict[str, str] | None = None) -> list[dict]:
+    """The objects of a snapshot's list in NAMESPACE, named NAME, carrying LABELS (as `get -n -l` selects)."""
+    found = []
+    for obj in listed or []:
+        meta = obj.get("metadata", {})
+        if namespace is not None and meta.get("namespace") != namespace:
+            continue
+        if name is not None and meta.get("name") != name:
+            continue
+        if labels and any((meta.get("labels") or {}).get(k) != v for k, v in labels.items()):
+            continue
+        found.append(obj)
+    return found
+
+
+def rollout_complete(dep: dict) -> bool:
+    """`kubectl rollout status deployment` would return at once, successfully (its DeploymentStatusViewer):
+    the spec is observed, every replica is updated and available, no old replica is left."""
+    meta, spec, status = dep.get("metadata", {}), dep.get("spec", {}), dep.get("status", {})
+    if meta.get("generation", 0) > status.get("observedGeneration", 0):
+        return False
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            return False  # rollout status says so, as an error
+    updated = status.get("updatedReplicas", 0)
+    if spec.get("replicas") is not None and updated < spec["replicas"]:
+        return False
+    return status.get("replicas", 0) <= updated and status.get("availableReplicas", 0) >= updated
 
 
 def items(doc) -> list[dict]:

@@ -12,8 +12,8 @@ def manifest_files() -> list[str]:
 
 
 def is_ready(t, cfg) -> bool:
-    svc = kube.get_json(t, cfg, "apiservice", APISERVICE, missing_ok=True)
-    return bool(svc) and kube.is_true(svc, "Available")
+    svc = kube.objects(kube.setup_read(t, cfg, "apiservices.apiregistration.k8s.io"), name=APISERVICE)
+    return bool(svc) and kube.is_true(svc[0], "Available")
 
 
 def local_nodes(t, cfg) -> str | None:

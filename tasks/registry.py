@@ -26,6 +26,9 @@ def status(t, cfg) -> str:
 
 def published_port(t, cfg) -> int | None:
     """The host port our (existing) registry container publishes for 5000/tcp, if any."""
+    found = containers.find(t, cfg.REGISTRY_NAME)
+    if found is not None and found.running:  # the run's container listing shows it
+        return found.published(CONTAINER_PORT)
     res = t.probe("docker", "container", "inspect", "-f", "{{json .HostConfig.PortBindings}}", cfg.REGISTRY_NAME)
     try:
         bindings = json.loads(res.out or "null") or {}

@@ -258,14 +258,13 @@ def reconcile(t, cfg) -> None:
 
 def is_ready(t, cfg) -> bool:
     """Reality: our source and every Flux Kustomization exist in the cluster."""
-    doc = kube.get_json(t, cfg, "kustomizations.kustomize.toolkit.fluxcd.io", "-n", "flux-system",
-                        missing_ok=True)
-    names = {o["metadata"]["name"] for o in kube.items(doc)}
+    listed = kube.setup_read(t, cfg, "kustomizations.kustomize.toolkit.fluxcd.io")
+    names = {o["metadata"]["name"] for o in kube.objects(listed, namespace="flux-system")}
     if not set(FLUX_KUSTOMIZATIONS) <= names:
         return False
     kind = "ocirepositories" if cfg.GITOPS_SOURCE == "oci" else "gitrepositories"
-    return kube.get_json(t, cfg, f"{kind}.source.toolkit.fluxcd.io", ARTIFACT, "-n", "flux-system",
-                         missing_ok=True) is not None
+    listed = kube.setup_read(t, cfg, f"{kind}.source.toolkit.fluxcd.io")
+    return bool(kube.objects(listed, namespace="flux-system", name=ARTIFACT))
 
 
 def ensure(t, cfg) -> dict:

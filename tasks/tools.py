@@ -6,6 +6,9 @@
   With DRY_RUN=1, `mutate()` prints the command and runs nothing.
 - Every command is echoed (dim) before it runs, with its duration after. Failures
   become one LabError: the command, its exit code, the last lines of its stderr.
+- `memo` holds what this run has read (the container listing, the cluster's objects), so
+  steps share one answer instead of asking again; every mutation forgets what it may have
+  changed. Nothing in it outlives the process: an earlier run's answer is never trusted.
 """
 from __future__ import annotations
 
@@ -86,6 +89,19 @@ class Tools:
         self.dry_run = cfg.dry_run
         self.planned: list[str] = []  # mutating commands skipped by DRY_RUN
         self._bound: dict = {}
+        self._versions: dict[str, str] = {}  # a binary does not change under a running process
+        self.memo: dict = {}  # this run's reads, shared by its steps (see forget)
+        self.mutated = False  # has this run changed anything yet?
+
+    # -- this run's reads ----------------------------------------------------------
+    def forget(self, tool: str | None = None) -> None:
+        """Drop what a mutation by TOOL may have changed: kubectl and flux talk to the API server
+        only, so the cluster's objects go; docker and kind (or an unknown tool) may change
+        containers too, so everything goes."""
+        if tool in ("kubectl", "flux"):
+            self.memo.pop("kube", None)
+        else:
+            self.memo.clear()
 
     # -- binaries ----------------------------------------------------------------
     def binary(self, tool: str):
@@ -104,14 +120,21 @@ class Tools:
                 ) from None
         return self._bound[tool]
 
+    def installed_version(self, tool: str) -> str:
+        """The version TOOL reports, asked once per run."""
+        if tool not in self._versions:
+            spec = SPECS[tool]
+            res = self.probe(tool, *spec.version_args, timeout=20)
+            found = re.search(spec.version_pattern, res.out)
+            if not found:
+                raise LabError(f"could not read the version of {tool}", f"it printed {res.out.strip()[:80]!r}",
+                               f"reinstall it: {spec.install_url}")
+            self._versions[tool] = found.group(1)
+        return self._versions[tool]
+
     def check_version(self, tool: str) -> str:
         spec = SPECS[tool]
-        res = self.probe(tool, *spec.version_args, timeout=20)
-        found = re.search(spec.version_pattern, res.out)
-        if not found:
-            raise LabError(f"could not read the version of {tool}", f"it printed {res.out.strip()[:80]!r}",
-                           f"reinstall it: {spec.install_url}")
-        have = found.group(1)
+        have = self.installed_version(tool)
         floor = floors.for_tool(tool, self.cfg)
         if version_tuple(have) < version_tuple(floor.version):
             raise LabError(f"{tool} {have} is too old", floor.why,
@@ -135,6 +158,8 @@ class Tools:
             self.planned.append(line)
             console.say(f"  would run: $ {line}", "yellow")
             return Result(0, "", "")
+        self.forget(tool)  # before: a command that fails midway may still have changed something
+        self.mutated = True
         return self._run(tool, args, timeout, stdin, check, False)
 
     def _run(self, tool, args, timeout, stdin, check, quiet) -> Result:
@@ -190,6 +215,8 @@ class Tools:
             console.say(f"  would run: $ {line}", "yellow")
             return 0
         console.say(f"  $ {line}", "dim")
+        self.forget()  # a shell in a node or pod can change anything
+        self.mutated = True
         try:
             self.binary(tool)[tuple(map(str, args))] & FG
         except ProcessExecutionError as exc:

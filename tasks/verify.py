@@ -13,7 +13,7 @@ from tasks.errors import LabError
 
 
 def worker_nodes(t, cfg) -> set[str]:
-    nodes = kube.items(kube.get_json(t, cfg, "nodes"))
+    nodes = kube.setup_read(t, cfg, "nodes") or []
     return {n["metadata"]["name"] for n in nodes
             if n["metadata"].get("labels", {}).get(WORKER_LABEL) == "worker"}
 
@@ -41,8 +41,13 @@ def check_http(base: str, readiness_wait: float = 60) -> dict[str, int]:
     return codes
 
 
+def app_deployment(t, cfg, env: str) -> dict | None:
+    found = kube.objects(kube.setup_read(t, cfg, "deployments.apps"), namespace=env, name="app")
+    return found[0] if found else None
+
+
 def check_environment(t, cfg, env: str, workers: set[str], expected: str) -> list[str]:
-    dep = kube.get_json(t, cfg, "deployment", "app", "-n", env, missing_ok=True)
+    dep = app_deployment(t, cfg, env)
     if not dep:
         raise LabError(f"no Deployment app in {env}", "Flux has not applied the app there",
                        "run `doit flux_status`, then `doit sync`")
@@ -50,9 +55,12 @@ def check_environment(t, cfg, env: str, workers: set[str], expected: str) -> lis
     if running != expected:
         raise LabError(f"{env} runs {running}, expected {expected}", "the last sync did not reach it",
                        "run `doit sync` (or `doit deploy_via_flux`)")
-    t.probe("kubectl", *kube.kubectl_args(cfg, "-n", env, "rollout", "status", "deployment/app",
-                                          "--timeout=300s"), timeout=320)
-    pods = kube.items(kube.get_json(t, cfg, "pods", "-n", env, "-l", "app.kubernetes.io/name=app"))
+    if not kube.rollout_complete(dep):  # the run's read says it is not done: wait for it, then read again
+        t.probe("kubectl", *kube.kubectl_args(cfg, "-n", env, "rollout", "status", "deployment/app",
+                                              "--timeout=300s"), timeout=320)
+        kube.forget(t, "deployments.apps", "pods")
+        dep = app_deployment(t, cfg, env) or dep
+    pods = kube.objects(kube.setup_read(t, cfg, "pods"), namespace=env, labels={"app.kubernetes.io/name": "app"})
     pods = [p for p in pods if p.get("status", {}).get("phase") == "Running"]
     strays = [p["metadata"]["name"] for p in pods if p["spec"].get("nodeName") not in workers]
     if strays:
@@ -70,6 +78,8 @@ def run(t, cfg) -> dict:
     if t.dry_run:
         console.info("dry run: nothing to verify")
         return {"verified": "dry-run"}
+    # What follows reads these; one `kubectl get` for those this run has not read yet.
+    kube.snapshot(t, cfg, [*flux_status.KINDS, "nodes", "deployments.apps", "pods"])
     bad = flux_status.not_ready(flux_status.objects(t, cfg))
     if bad:
         obj, why = bad[0]
