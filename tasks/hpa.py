@@ -128,7 +128,7 @@ def require_hpa(t, cfg, ns: str) -> dict:
 
 def metrics_api_ready(t, cfg) -> bool:
     try:
-        return metrics_server.is_ready(t, cfg)
+        return metrics_server.api_available(t, cfg)
     except LabError:
         return False
 

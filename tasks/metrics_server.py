@@ -12,8 +12,15 @@ def manifest_files() -> list[str]:
 
 
 def is_ready(t, cfg) -> bool:
+    """The metrics API is Available, from the setup run's one read of the cluster."""
     svc = kube.objects(kube.setup_read(t, cfg, "apiservices.apiregistration.k8s.io"), name=APISERVICE)
     return bool(svc) and kube.is_true(svc[0], "Available")
+
+
+def api_available(t, cfg) -> bool:
+    """The same question alone, for a day-2 task that reads nothing else of the setup run's."""
+    svc = kube.get_json(t, cfg, "apiservice", APISERVICE, missing_ok=True)
+    return bool(svc) and kube.is_true(svc, "Available")
 
 
 def local_nodes(t, cfg) -> str | None:
