@@ -52,6 +52,10 @@ SPECS = {
 }
 
 
+# docker commands that touch images only (local store or a registry), never a container.
+DOCKER_IMAGE_COMMANDS = frozenset({"build", "push", "pull", "tag", "rmi", "image", "login", "manifest"})
+
+
 class Secret(str):
     """An argument that is passed to the command but echoed as ***."""
 
@@ -94,12 +98,15 @@ class Tools:
         self.mutated = False  # has this run changed anything yet?
 
     # -- this run's reads ----------------------------------------------------------
-    def forget(self, tool: str | None = None) -> None:
-        """Drop what a mutation by TOOL may have changed: kubectl and flux talk to the API server
-        only, so the cluster's objects go; docker and kind (or an unknown tool) may change
-        containers too, so everything goes."""
+    def forget(self, tool: str | None = None, command: str = "") -> None:
+        """Drop what a mutation by TOOL (COMMAND: its first argument) may have changed: kubectl and
+        flux talk to the API server only, so the cluster's objects go; docker's image commands change
+        images (and registries) only; any other docker or kind command, or an unknown tool, may
+        change containers and through them the cluster, so everything goes."""
         if tool in ("kubectl", "flux"):
             self.memo.pop("kube", None)
+        elif tool == "docker" and command in DOCKER_IMAGE_COMMANDS:
+            self.memo.pop("images", None)
         else:
             self.memo.clear()
 
@@ -158,7 +165,7 @@ class Tools:
             self.planned.append(line)
             console.say(f"  would run: $ {line}", "yellow")
             return Result(0, "", "")
-        self.forget(tool)  # before: a command that fails midway may still have changed something
+        self.forget(tool, str(args[0]) if args else "")  # before: a failure midway may have changed something
         self.mutated = True
         return self._run(tool, args, timeout, stdin, check, False)
 

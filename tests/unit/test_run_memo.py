@@ -50,6 +50,11 @@ def test_one_container_listing_serves_the_registry_the_nodes_and_the_identity(wo
     # A kubectl change cannot touch containers: the listing stays.
     t.mutate("kubectl", "--context", "kind-gitops-lab", "create", "namespace", "dev")
     assert cluster.exists(t, t.cfg) and asked(world, "ps") == 2
+    # Nor can an image command; it changes what the image store holds, which is asked again.
+    assert not containers.image_present(t, "busybox:1.36") and not containers.image_present(t, "busybox:1.36")
+    t.mutate("docker", "pull", "busybox:1.36")
+    assert containers.image_present(t, "busybox:1.36")
+    assert asked(world, "image", "ls") == 2 and cluster.exists(t, t.cfg) and asked(world, "ps") == 2
     # Another run (a new Tools) never reuses an answer: the user may have changed things by hand.
     world.delete_cluster_by_hand("gitops-lab")
     assert not cluster.exists(lab_tools(), t.cfg) and cluster.exists(t, t.cfg)
