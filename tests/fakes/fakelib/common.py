@@ -299,23 +299,21 @@ _children = []
 
 
 def kill_children():
+    # A port-forward's app child is the fake's private stand-in, not a pod being terminated
+    # (a real port-forward has no child): it ends at once, without a graceful shutdown.
     for p in _children:
         try:
-            os.killpg(p.pid, signal.SIGTERM)
+            os.killpg(p.pid, signal.SIGKILL)
         except Exception:
             try:
-                p.terminate()
+                p.kill()
             except Exception:
                 pass
     for p in _children:
         try:
             p.wait(2)
         except Exception:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(1)
-            except Exception:
-                pass
+            pass
     if _children and os.environ.get("FAKE_STATE_DIR"):
         try:
             with locked_state() as st:
