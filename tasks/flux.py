@@ -10,7 +10,7 @@ CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "
 
 def installed_version(t, cfg) -> str | None:
     """The Flux version every controller runs, if all are there and Available."""
-    deployments = kube.objects(kube.setup_read(t, cfg, "deployments.apps"), namespace="flux-system")
+    deployments = kube.namespaced(t, cfg, "deployments.apps", "flux-system")
     found = {d["metadata"]["name"]: d for d in deployments}
     if not all(c in found for c in CONTROLLERS):
         return None

@@ -96,16 +96,35 @@ def snapshot(t, cfg, need, also=(), quiet: bool = False) -> dict[str, list[dict]
     return {r: memo[r] for r in need}
 
 
+# Read across namespaces only on the lab's own cluster; an existing one is asked per namespace (namespaced).
+LAB_CLUSTER_ONLY = ("deployments.apps", "pods")
+
+
 def setup_read(t, cfg, resource: str, quiet: bool = False) -> list[dict] | None:
     """RESOURCE's objects, read together with everything else a setup run reads (SETUP_READS)."""
-    return snapshot(t, cfg, [resource], also=SETUP_READS, quiet=quiet)[resource]
+    also = [r for r in SETUP_READS if not (cfg.existing and r in LAB_CLUSTER_ONLY)]
+    return snapshot(t, cfg, [resource], also=also, quiet=quiet)[resource]
+
+
+def namespaced(t, cfg, resource: str, namespace: str, labels: dict[str, str] | None = None) -> list[dict]:
+    """RESOURCE's objects in NAMESPACE carrying LABELS. On the lab's own cluster, from the setup run's
+    one read (it holds little but the lab); on an existing cluster, which may hold thousands of pods,
+    asked in that namespace only (`get -n -l`), once per run."""
+    if not cfg.existing:
+        return objects(setup_read(t, cfg, resource), namespace=namespace, labels=labels)
+    memo = t.memo.setdefault("kube", {})
+    selector = ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
+    key = f"{resource} -n {namespace} -l {selector}"
+    if key not in memo:
+        memo[key] = items(get_json(t, cfg, resource, "-n", namespace, *(("-l", selector) if selector else ())))
+    return memo[key]
 
 
 def forget(t, *resources: str) -> None:
     """Read these again next time (after a wait: they changed without a mutation of ours)."""
     memo = t.memo.get("kube", {})
-    for r in resources:
-        memo.pop(r, None)
+    for key in [k for k in memo if k.split(" ", 1)[0] in resources]:
+        memo.pop(key)
 
 
 def _fetch(t, cfg, memo, need: list[str], extra: list[str], quiet: bool) -> None:

@@ -42,7 +42,7 @@ def check_http(base: str, readiness_wait: float = 60) -> dict[str, int]:
 
 
 def app_deployment(t, cfg, env: str) -> dict | None:
-    found = kube.objects(kube.setup_read(t, cfg, "deployments.apps"), namespace=env, name="app")
+    found = kube.objects(kube.namespaced(t, cfg, "deployments.apps", env), name="app")
     return found[0] if found else None
 
 
@@ -60,7 +60,7 @@ def check_environment(t, cfg, env: str, workers: set[str], expected: str) -> lis
                                               "--timeout=300s"), timeout=320)
         kube.forget(t, "deployments.apps", "pods")
         dep = app_deployment(t, cfg, env) or dep
-    pods = kube.objects(kube.setup_read(t, cfg, "pods"), namespace=env, labels={"app.kubernetes.io/name": "app"})
+    pods = kube.namespaced(t, cfg, "pods", env, labels={"app.kubernetes.io/name": "app"})
     pods = [p for p in pods if p.get("status", {}).get("phase") == "Running"]
     strays = [p["metadata"]["name"] for p in pods if p["spec"].get("nodeName") not in workers]
     if strays:
@@ -79,7 +79,7 @@ def run(t, cfg) -> dict:
         console.info("dry run: nothing to verify")
         return {"verified": "dry-run"}
     # What follows reads these; one `kubectl get` for those this run has not read yet.
-    kube.snapshot(t, cfg, [*flux_status.KINDS, "nodes", "deployments.apps", "pods"])
+    kube.snapshot(t, cfg, [*flux_status.KINDS, "nodes", *(() if cfg.existing else kube.LAB_CLUSTER_ONLY)])
     bad = flux_status.not_ready(flux_status.objects(t, cfg))
     if bad:
         obj, why = bad[0]

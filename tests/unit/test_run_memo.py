@@ -106,3 +106,19 @@ def test_the_cluster_is_read_once_and_a_type_without_its_crd_has_no_objects(worl
 def test_rollout_complete_as_kubectl_rollout_status_decides(status, generation, done):
     dep = {"metadata": {"generation": generation}, "spec": {"replicas": 2}, "status": status}
     assert kube.rollout_complete(dep) is done
+
+
+def test_an_existing_cluster_is_never_listed_whole_for_its_pods_or_deployments(world, tmp_path):
+    """A user's cluster may hold thousands of pods: asked per namespace (once per run), not across all."""
+    config_file = tmp_path / "kind.yaml"
+    config_file.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n")
+    assert world.run("kind", "create", "cluster", "--name", "team", "--config", str(config_file)).returncode == 0
+    t = lab_tools(CLUSTER_PROVIDER="existing", KUBE_CONTEXT="kind-team", REGISTRY="localhost:5999/team")
+    world.clear_calls()
+    assert kube.setup_read(t, t.cfg, "nodes")
+    assert kube.namespaced(t, t.cfg, "pods", "kube-system", labels={"k8s-app": "kube-dns"})
+    assert kube.namespaced(t, t.cfg, "pods", "kube-system", labels={"k8s-app": "kube-dns"})
+    assert kube.namespaced(t, t.cfg, "deployments.apps", "flux-system") == []
+    gets = [" ".join(c["argv"]) for c in world.calls() if "get" in c["argv"]]
+    assert not [g for g in gets if "-A" in g.split() and ("pods" in g or "deployments" in g)], gets
+    assert sum("get pods -n kube-system -l k8s-app=kube-dns" in g for g in gets) == 1, gets
