@@ -45,6 +45,8 @@ class Kubectl:
                 doc = {"kind": "Pod", "metadata": {"name": name}, "status": {"phase": phase}}
             else:
                 raise AssertionError(args)
+            if not found and "--ignore-not-found" in args:
+                return Result(0, "", "")  # real kubectl: nothing printed, exit 0
             if not found:
                 res = Result(1, "", f'Error from server (NotFound): {kind} "{name}" not found')
                 if check:

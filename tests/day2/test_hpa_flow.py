@@ -23,6 +23,7 @@ class World:
         self.reads = 0
         self.replicas = 1
         self.scaled_to = None
+        self.cpu = 150  # what the HPA's metrics show: load running
 
     def hpa(self):
         self.reads += 1
@@ -34,7 +35,7 @@ class World:
                 {"type": "Resource", "resource": {"name": "cpu", "target": {"averageUtilization": 70}}}]},
             "status": {"currentReplicas": self.replicas, "desiredReplicas": min(3, self.replicas + 1),
                        "currentMetrics": [{"type": "Resource",
-                                           "resource": {"name": "cpu", "current": {"averageUtilization": 150}}}]}})
+                                           "resource": {"name": "cpu", "current": {"averageUtilization": self.cpu}}}]}})
         return doc
 
     def get_json(self, t, cfg, kind, *args, missing_ok=False, quiet=False):
@@ -158,6 +159,7 @@ def test_hpa_load_and_watch(demo, capsys):
 def test_hpa_reset_scales_to_min_and_waits(demo, capsys):
     world, t, cfg, *_ = demo
     world.replicas = 3
+    world.cpu = 5  # the load has stopped and left the HPA's metrics (reset waits for that)
     hpa.hpa_reset(t, cfg, timeout=10)
     assert any("--replicas=1" in m for m in t.mutations)
     assert "1/1 ready (the HPA minimum)" in capsys.readouterr().out
