@@ -494,13 +494,22 @@ def generate_kustomization(d):
                         "resources": res}, f)
 
 
-def build(cl, ks, art_path):
-    yaml = load_yaml()
+def _kustomize(art_path, rel):
+    """`kubectl kustomize` of REL in the artifact: its output. A build depends only on the artifact's
+    content, the path and the kubectl, so a successful one is kept beside the artifact and not run
+    again for the same three (the controller builds on every reconcile; the result is the same)."""
+    with open(art_path, "rb") as f:
+        data = f.read()
+    key = sha_hex("%s\0%s\0%s" % (sha_hex(data), rel, real_kubectl()))
+    cached = os.path.join(os.path.dirname(art_path), ".builds", key + ".yaml")
+    try:
+        with open(cached) as f:
+            return f.read()
+    except OSError:
+        pass
     tmp = tempfile.mkdtemp(prefix="kustomization-")
     try:
-        with open(art_path, "rb") as f:
-            rs.extract_tgz(f.read(), tmp)
-        rel = (ks["spec"].get("path") or "./").lstrip("/")
+        rs.extract_tgz(data, tmp)
         d = os.path.normpath(os.path.join(tmp, rel))
         if not d.startswith(tmp) or not os.path.isdir(d):
             raise BuildError("ArtifactFailed", "kustomization path not found: stat %s: no such file or directory"
@@ -513,9 +522,20 @@ def build(cl, ks, art_path):
         if p.returncode != 0:
             raise BuildError("BuildFailed", "kustomize build failed: %s" % p.stderr.strip().replace(tmp, "")
                              .replace("Error: ", "").replace("error: ", ""))
-        docs = [x for x in yaml.safe_load_all(p.stdout) if x]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(os.path.dirname(cached), exist_ok=True)
+    part = "%s.%d" % (cached, os.getpid())
+    with open(part, "w") as f:
+        f.write(p.stdout)
+    os.replace(part, cached)
+    return p.stdout
+
+
+def build(cl, ks, art_path):
+    yaml = load_yaml()
+    rel = (ks["spec"].get("path") or "./").lstrip("/")
+    docs = [x for x in yaml.safe_load_all(_kustomize(art_path, rel)) if x]
     pb = ks["spec"].get("postBuild")
     if pb is not None:
         vars_ = load_vars(cl, ks)
