@@ -139,7 +139,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("KIND_CONFIG", "kind-three-node.yaml", "kind cluster config file"),
     Setting("HPA_DURATION", "60", "seconds of load in hpa_demo", _seconds),
     Setting("HPA_CONCURRENCY", "50", "concurrent clients in hpa_demo", _positive_int),
-    Setting("HPA_PAUSE", "5", "seconds between hpa_watch samples", _positive_int),
+    Setting("HPA_PAUSE", "5", "seconds between HPA samples (hpa_watch, hpa_reset's waits)", _positive_int),
     Setting("HPA_NAMESPACE", "dev", "environment hpa_demo loads", _one_of("dev", "staging", "production")),
     Setting("APP_ENV", "dev", "environment for deploy_*/cleanup_app/debug_app",
             _one_of("dev", "staging", "production")),

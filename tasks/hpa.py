@@ -541,8 +541,9 @@ def hpa_reset(t, cfg, timeout: float = 180, unload_timeout: float = 180) -> None
     ns = cfg.HPA_NAMESPACE
     hpa = require_hpa(t, cfg, ns)
     low = int((hpa.get("spec") or {}).get("minReplicas") or 1)
+    pause = int(cfg.HPA_PAUSE)  # seconds between samples, as in hpa_watch
     if not t.dry_run:
-        wait_until_unloaded(t, cfg, ns, low, unload_timeout)
+        wait_until_unloaded(t, cfg, ns, low, unload_timeout, poll=pause)
     t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", ns, "scale", "deployment/app", f"--replicas={low}"),
              timeout=60)
     if t.dry_run:
@@ -566,5 +567,5 @@ def hpa_reset(t, cfg, timeout: float = 180, unload_timeout: float = 180) -> None
         if time.monotonic() > deadline:
             raise LabError(f"deployment/app in {ns} did not settle at {low} ready replicas within {timeout:.0f}s",
                            f"it has {ready}/{have} ready", f"look at `kubectl -n {ns} get pods`")
-        time.sleep(2)
+        time.sleep(min(2, pause))
     console.ok(f"deployment/app in {ns}: {low}/{low} ready (the HPA minimum)")

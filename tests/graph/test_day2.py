@@ -191,7 +191,7 @@ def test_hpa_demo_shows_the_table_scales_writes_the_timeline_then_reset(built):
     # hpa_reset: back to minReplicas once the load has left the HPA's metrics
     lab.world.set_load("dev", 5)
     lab.world.clear_calls()
-    proc = lab.doit("hpa_reset")
+    proc = lab.doit("hpa_reset", "HPA_PAUSE=1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"kubectl --context {CTX} -n dev scale deployment/app --replicas=1" in lab.mutating()
     assert "deployment/app in dev: 1/1 ready (the HPA minimum)" in proc.stdout
@@ -211,7 +211,7 @@ def test_hpa_reset_waits_for_the_load_to_leave_the_hpas_metrics(built):
     lab.world.set_load("dev", 200)
     hpa_sync(lab)
     assert obj(lab, "Deployment", "dev", "app")["spec"]["replicas"] == 2
-    run = Running(lab, "hpa_reset")
+    run = Running(lab, "hpa_reset", "HPA_PAUSE=1")
     try:
         # Scaling down now would be undone (scale-up stabilization 0 s), then held 300 s: so it waits.
         run.wait_for("still sees load")
