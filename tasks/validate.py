@@ -124,8 +124,12 @@ def envsubst(text: str, variables: dict[str, str], strict: bool = True) -> str:
     return _SUBST.sub(replace, text)
 
 
+# kustomize's output through LibYAML when PyYAML has it: the same objects, several times faster.
+_KUSTOMIZE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _load_docs(text: str) -> list[dict]:
-    return [doc for doc in yaml.safe_load_all(text) if isinstance(doc, dict)]
+    return [doc for doc in yaml.load_all(text, Loader=_KUSTOMIZE_LOADER) if isinstance(doc, dict)]
 
 
 def render(root: pathlib.Path, overlay_dir: pathlib.Path | str, variables: dict | None = None) -> list[dict]:
