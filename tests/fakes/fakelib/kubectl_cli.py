@@ -583,7 +583,6 @@ def field_match(o, fs):
 
 
 def print_objects(objs, fmt, single=False):
-    yaml = load_yaml()
     if single and len(objs) == 1:
         doc = objs[0]
     else:
@@ -591,7 +590,7 @@ def print_objects(objs, fmt, single=False):
     if fmt == "json":
         out(json.dumps(doc, indent=4, sort_keys=True, ensure_ascii=False))
     elif fmt == "yaml":
-        sys.stdout.write(yaml.safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True))
+        sys.stdout.write(load_yaml().safe_dump(doc, sort_keys=True, default_flow_style=False, allow_unicode=True))
     return doc
 
 
