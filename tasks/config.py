@@ -228,6 +228,10 @@ class Config:
     def registry_volume(self) -> str:
         return f"{self.REGISTRY_NAME}-data"
 
+    def replace(self, **values: str) -> "Config":
+        """The same configuration with these settings changed (as if given on the command line)."""
+        return Config({**self.values, **values}, {**self.sources, **{k: "command line" for k in values}})
+
     def rows(self) -> list[list[str]]:
         return [[s.name, "***" if s.secret and self.values[s.name] else self.values[s.name],
                  self.sources[s.name], s.doc] for s in SETTINGS]

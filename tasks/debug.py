@@ -354,21 +354,11 @@ def _shell(t, cfg, ns: str) -> int:
     return rc
 
 
-def debug_shell(namespace: str):
-    """A doit action: an interactive shell in a throwaway pod in `namespace`, removed afterwards."""
-    def run():
-        from doit.exceptions import TaskFailed
-
-        from tasks.graph import cfg, tools
-        t, c = tools(), cfg()
-        try:
-            with console.step("debug shell", f"{versions.DEBUG_IMAGE} in {namespace}"):
-                rc = _shell(t, c, namespace)
-                if rc:
-                    console.warn(f"the shell ended with exit code {rc}")
-        except LabError as exc:
-            console.error(exc.line())
-            return TaskFailed(exc.line())
-        return None
-    run.__name__ = f"debug_shell_{namespace}"
+def debug_shell(namespace: str | None):
+    """fn(t, cfg): an interactive shell in a throwaway pod in `namespace` (None: APP_ENV), removed afterwards."""
+    def run(t, cfg) -> None:
+        rc = _shell(t, cfg, namespace or cfg.APP_ENV)
+        if rc:
+            console.warn(f"the shell ended with exit code {rc}")
+    run.__name__ = f"debug_shell_{namespace or 'app'}"
     return run

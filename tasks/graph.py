@@ -1,6 +1,6 @@
-"""Glue between the library and doit: configuration from `NAME=value`, actions that
-turn LabError into one line, uptodate callables that ask reality, and the reporter.
-dodo.py only declares tasks with these.
+"""Glue between the library and doit: configuration from `NAME=value`, the tasks made from
+tasks/operations.py (actions that turn LabError into one line, uptodate callables that ask
+reality), and the reporter.
 """
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import time
 
 from doit.exceptions import TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
+from doit.task import result_dep
+from doit.tools import config_changed
 
-from tasks import config, console, state
+from tasks import config, console, operations, state
 from tasks.errors import LabError
 from tasks.tools import Tools
 
@@ -76,22 +78,50 @@ def cfg() -> config.Config:
     return _RUNTIME["cfg"]
 
 
-def action(name: str, doing: str, fn):
-    """A doit python-action running fn(tools, cfg) as one framed step."""
+def doit_tasks(cfg: config.Config, graph: tuple[str, ...]):
+    """Every operation of tasks/operations.py as a doit task (plus its Makefile aliases);
+    `setup` runs `graph`."""
+    for op in operations.OPERATIONS:
+        needs = graph if op.graph else op.needs
+        task = {"basename": op.name, "doc": op.doc, "actions": [action(op)] if op.run else None,
+                "task_dep": list(needs)}
+        if op.files:
+            task["file_dep"] = [str(p) for p in op.files(cfg)]
+        if op.in_graph:
+            task["uptodate"] = [*(result_dep(r) for r in op.results), *(reality(fn) for fn in op.ready)]
+            if op.settings:
+                task["uptodate"].append(config_changed({n: getattr(cfg, n) for n in op.settings}))
+        elif op.run:
+            task["uptodate"] = [False]
+        if op.after:
+            task["teardown"] = [lambda after=op.after: after(cfg)]
+        yield task
+        for alias in op.aliases:
+            yield {"basename": alias, "doc": f"Alias of `{op.name}`.", "actions": None, "task_dep": [op.name]}
+
+
+def action(op: operations.Operation):
+    """A doit python-action running op.run(tools, cfg), framed as one step."""
     def run():
         try:
-            with console.step(name, doing):
-                result = fn(tools(), cfg())
+            if not op.framed:
+                result = op.run(tools(), cfg())
+            else:
+                with console.step(op.name, operations.doing(op, cfg())):
+                    result = op.run(tools(), cfg())
         except LabError as exc:
             console.error(exc.line())
             return TaskFailed(exc.line())
         except KeyboardInterrupt:
             # Fail the step (doit then saves what finished) rather than unwind with a traceback.
-            line = f"{name} interrupted (Ctrl-C); run the same command again to continue"
+            line = f"{op.name} interrupted (Ctrl-C); run the same command again to continue"
             console.error(line)
             return TaskFailed(line)
-        return result if isinstance(result, dict) else {}
-    run.__name__ = f"{name}_action"
+        if isinstance(result, dict):
+            return result
+        # doit records {} as a result (result_dep then compares it) and None as none at all.
+        return {} if op.in_graph else None
+    run.__name__ = f"{op.name}_action"
     return run
 
 

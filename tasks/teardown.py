@@ -63,7 +63,7 @@ def cleanup_app(t, cfg) -> None:
 
 def cleanup_all(t, cfg) -> None:
     for env in sync.ENVIRONMENTS:
-        cleanup_app(t, cfg.__class__({**cfg.values, "APP_ENV": env}, cfg.sources))
+        cleanup_app(t, cfg.replace(APP_ENV=env))
     t.mutate("flux", "uninstall", "--silent", "--context", cfg.KUBE_CONTEXT, timeout=300)
     console.info("Flux uninstalled; `doit setup` installs it again")
 
@@ -81,8 +81,7 @@ def cleanup_generated(t, cfg) -> None:
     console.info(f"generated files removed: {removed}")
 
 
-def forget_task_database() -> None:
+def forget_task_database(cfg) -> None:
     """After a teardown, nothing doit recorded describes reality any more."""
-    from tasks.graph import cfg
-    if not cfg().dry_run:
+    if not cfg.dry_run:
         state.forget("doit.json")

@@ -1,24 +1,38 @@
-"""Running a library step from invoke: same config, same tools, errors as `Exit`."""
+"""Running an operation from invoke: same config, same tools, errors as `Exit`."""
 from __future__ import annotations
 
 from invoke import Exit
 
-from tasks import config, console, state
+from tasks import config, console, operations, state
 from tasks.errors import LabError
 from tasks.tools import Tools
 
 
-def run_step(name: str, doing: str, fn, *, lock: bool = True, **overrides):
+def run_step(op: operations.Operation, **overrides) -> None:
+    """A plain operation, called directly (read-only ones take no run lock)."""
     try:
         cfg = config.load({k: v for k, v in overrides.items() if v is not None})
-        if lock and not cfg.dry_run:
-            state.take_run_lock(f"inv {name}")
+        if op.mutates and not cfg.dry_run:
+            state.take_run_lock(f"inv {op.inv_name}")
         tools = Tools(cfg)
-        with console.step(name, doing):
-            return fn(tools, cfg)
+        if not op.framed:
+            op.run(tools, cfg)
+        else:
+            with console.step(op.name, operations.doing(op, cfg)):
+                op.run(tools, cfg)
+        if op.after:
+            op.after(cfg)
     except LabError as exc:
         console.error(exc.line())
         raise Exit(code=1) from None
     except KeyboardInterrupt:
-        console.error(f"{name} interrupted (Ctrl-C); run it again to continue")
+        console.error(f"{op.name} interrupted (Ctrl-C); run it again to continue")
         raise Exit(code=130) from None
+
+
+def run_doit(*args: str) -> None:
+    """An operation doit decides (dependencies, up-to-date checks): the same run as `doit <name>`."""
+    from doit.doit_cmd import DoitMain
+    code = DoitMain().run(["-f", str(state.ROOT / "dodo.py"), "-d", str(state.ROOT), *args])
+    if code:
+        raise Exit(code=code)

@@ -140,13 +140,19 @@ def test_cleanup_removes_pods_and_outsider_namespace(kubectl):
     assert not kubectl.pods and "lab-outsider" not in kubectl.namespaces
 
 
+def _doit_action(namespace):
+    """The doit action `doit debug_container` runs, for a shell in `namespace`."""
+    from tasks import graph, operations
+    return graph.action(operations.Operation("debug_container", "", debug.debug_shell(namespace)))
+
+
 def test_debug_shell_runs_pinned_image_and_removes_its_pod(kubectl, monkeypatch):
     from tasks import graph
     ran = []
     kubectl.interactive = lambda tool, *args: ran.append([str(a) for a in args]) or 0
     monkeypatch.setattr(graph, "tools", lambda: kubectl)
     monkeypatch.setattr(graph, "cfg", lambda: CFG)
-    assert debug.debug_shell("default")() is None
+    assert _doit_action("default")() is None
     (args,) = ran
     assert f"--image={versions.DEBUG_IMAGE}" in args and "run" in args and args[args.index("-n") + 1] == "default"
     name = args[args.index("run") + 1]
@@ -159,7 +165,7 @@ def test_debug_shell_in_a_missing_namespace_is_a_task_failure(kubectl, monkeypat
     from tasks import graph
     monkeypatch.setattr(graph, "tools", lambda: kubectl)
     monkeypatch.setattr(graph, "cfg", lambda: CFG)
-    res = debug.debug_shell("nowhere")()
+    res = _doit_action("nowhere")()
     assert isinstance(res, TaskFailed) and "namespace nowhere does not exist" in str(res)
 
 
