@@ -118,6 +118,18 @@ def _remote_registry(v: str) -> str:
     return v
 
 
+_MIRROR_HOSTS = ("docker.io", "ghcr.io", "registry.k8s.io", "quay.io")
+
+
+def _mirror_remotes(v: str) -> str:
+    for item in filter(None, (i.strip() for i in v.split(","))):
+        host, sep, url = item.partition("=")
+        if not sep or host not in _MIRROR_HOSTS or not re.fullmatch(r"https?://[^\s,]+", url):
+            raise ValueError(f"host=URL pairs separated by commas, host one of {', '.join(_MIRROR_HOSTS)}, "
+                             "e.g. docker.io=https://proxy.example.com")
+    return v
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -168,6 +180,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MIRRORS", "off", "on: pull-through caches per upstream for the nodes (kept across teardown); "
             "offline: the caches only, filled by `doit mirror_fill`; off: nodes pull upstream",
             _one_of("off", "on", "offline")),
+    Setting("MIRROR_REMOTES", "", "where the mirrors fetch from instead of the registries themselves, "
+            "host=URL[,host=URL] (e.g. docker.io=https://proxy.example.com, a company's registry proxy)",
+            _mirror_remotes),
     # Beyond the laptop (see README "From kind to a real cluster").
     Setting("CLUSTER_PROVIDER", "kind", "kind: the lab makes a cluster; existing: use KUBE_CONTEXT as is",
             _one_of("kind", "existing")),

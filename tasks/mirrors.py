@@ -8,6 +8,10 @@ MIRRORS=offline: the same containers as plain registries, filled by `doit mirror
 the nodes' containerd is pointed at the mirror only, so nothing ever reaches out.
 MIRRORS=off (default): nodes pull from the upstreams directly, as plain kind does.
 
+Helm charts published as OCI artifacts (kube-prometheus-stack's) are pulled by Flux's
+source-controller, not by containerd: with mirrors, the infrastructure Kustomization patches
+their OCIRepository to the mirror of its registry, and `doit mirror_fill` copies them too.
+
 The volumes outlive `inv teardown` (that is the point); PURGE=1 removes them.
 Images the host's Docker runs (the kind node image, the registry, the app's base image)
 are not pulled by the nodes and are kept by Docker itself.
@@ -42,6 +46,12 @@ UPSTREAMS = (
     Upstream("registry.k8s.io", "https://registry.k8s.io", 3),
     Upstream("quay.io", "https://quay.io", 4),
 )
+
+
+def remote(cfg, up: Upstream) -> str:
+    """What the mirror of `up` fetches from: MIRROR_REMOTES' URL for its host, else the registry itself."""
+    overrides = dict(item.strip().split("=", 1) for item in cfg.MIRROR_REMOTES.split(",") if "=" in item)
+    return overrides.get(up.host, up.remote).rstrip("/")
 
 
 def enabled(cfg) -> bool:
@@ -119,8 +129,13 @@ def run_args(cfg, up: Upstream) -> list[str]:
             "-v", f"{volume(cfg, up)}:/var/lib/registry"]
     if cfg.MIRRORS == "on":
         # distribution's pull-through cache: serves what it has, fetches and keeps the rest.
-        args += ["-e", f"REGISTRY_PROXY_REMOTEURL={up.remote}"]
+        args += ["-e", f"REGISTRY_PROXY_REMOTEURL={remote(cfg, up)}"]
     return [*args, cfg.REGISTRY_IMAGE]
+
+
+def in_cluster(cfg, up: Upstream) -> str:
+    """The mirror as the cluster's pods reach it (by name, on kind's network)."""
+    return f"{container(cfg, up)}:{CONTAINER_PORT}"
 
 
 def is_ready(t, cfg) -> bool:
@@ -163,7 +178,7 @@ def wait_serving(cfg, up: Upstream, timeout: float = 30) -> None:
             pass
         if time.monotonic() > deadline:
             why = ("a pull-through cache (distribution) exits at start when it cannot reach its upstream "
-                   f"{up.remote}" if cfg.MIRRORS == "on" else "the container runs but its HTTP API is not up")
+                   f"{remote(cfg, up)}" if cfg.MIRRORS == "on" else "the container runs but its HTTP API is not up")
             raise LabError(f"mirror {container(cfg, up)} does not answer on 127.0.0.1:{port(cfg, up)}", why,
                            f"see `docker logs {container(cfg, up)}`; offline, use MIRRORS=offline "
                            "(filled by `doit mirror_fill` while online)")
@@ -195,9 +210,9 @@ def remove(t, cfg, purge: bool = False) -> None:
 # --- the nodes' containerd ------------------------------------------------------------
 
 def hosts_toml(cfg, up: Upstream) -> str:
-    mirror = f"http://{container(cfg, up)}:{CONTAINER_PORT}"
+    mirror = f"http://{in_cluster(cfg, up)}"
     # offline: the mirror is the server too, so containerd has nowhere else to go.
-    server = mirror if cfg.MIRRORS == "offline" else up.remote
+    server = mirror if cfg.MIRRORS == "offline" else remote(cfg, up)
     return (f'server = "{server}"\n\n'
             f'[host."{mirror}"]\n'
             f'  capabilities = ["pull", "resolve"]\n')
@@ -271,14 +286,14 @@ def held(cfg, ref: str) -> bool:
 
 def status_rows(t, cfg) -> list[list[str]]:
     return [[ref, container(cfg, upstream_of(ref)), "present" if held(cfg, ref) else "MISSING"]
-            for ref in needed_images(t, cfg)]
+            for ref in [*needed_images(t, cfg), *(c.ref for c in chart_sources(cfg))]]
 
 
 def check_offline(t, cfg) -> None:
     """MIRRORS=offline: refuse before the cluster pulls, naming what is missing."""
     if cfg.MIRRORS != "offline" or t.dry_run:
         return
-    missing = [ref for ref in needed_images(t, cfg) if not held(cfg, ref)]
+    missing = [ref for ref in [*needed_images(t, cfg), *(c.ref for c in chart_sources(cfg))] if not held(cfg, ref)]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise LabError(f"MIRRORS=offline: {missing[0]} is not in its mirror{more}",
@@ -293,12 +308,16 @@ def fill(t, cfg) -> None:
         raise LabError("MIRRORS is off", "there are no mirrors to fill", "run with MIRRORS=on or MIRRORS=offline")
     ensure(t, cfg)
     copied, already, failed = 0, 0, []
-    for ref in needed_images(t, cfg):
+    charts = {c.ref for c in chart_sources(cfg)}
+    for ref in [*needed_images(t, cfg), *sorted(charts)]:
         if held(cfg, ref) and cfg.MIRRORS == "offline":
             already += 1
             continue
         try:
-            copy_one(t, cfg, ref)
+            if ref in charts:
+                copy_artifact(cfg, ref)
+            else:
+                copy_one(t, cfg, ref)
             copied += 1
         except LabError as exc:
             console.warn(f"{ref}: {exc.what}")
@@ -306,7 +325,7 @@ def fill(t, cfg) -> None:
     if failed:
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
         raise LabError(f"{failed[0]} could not be copied into its mirror{more}",
-                       f"{copied} copied, {already} already there; Docker could neither find nor pull it",
+                       f"{copied} copied, {already} already there; it could neither be found nor pulled",
                        "check the network (or `docker load` the image), then run `doit mirror_fill` again")
     console.ok(f"mirrors filled: {copied} copied, {already} already there")
 
@@ -324,3 +343,129 @@ def copy_one(t, cfg, ref: str) -> None:
         t.mutate("docker", "tag", ref, local_ref, timeout=60)
         t.mutate("docker", "push", "-q", local_ref, timeout=900)
     t.mutate("docker", "rmi", local_ref, timeout=60, check=False)
+
+
+# --- Helm charts as OCI artifacts ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChartSource:
+    namespace: str
+    name: str
+    url: str      # oci://host/path
+    tag: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.url.removeprefix('oci://')}:{self.tag}"
+
+
+def chart_sources(cfg) -> list[ChartSource]:
+    """The OCIRepositories on an upstream registry in the infrastructure layer MONITORING picks,
+    read from flux-cd/ (where they are declared) — kube-prometheus-stack's chart with `full`."""
+    if not enabled(cfg):
+        return []
+    import yaml
+
+    from tasks import state, sync
+    layer = state.ROOT / "flux-cd" / sync.INFRASTRUCTURE_PATHS[cfg.MONITORING]
+    found = []
+    for path in sorted(layer.rglob("*.yaml")):
+        if cfg.MONITORING != "full" and path.parent != layer:
+            continue  # crds/ and off/ are flat layers; full holds every folder
+        for doc in yaml.safe_load_all(path.read_text()):
+            if not isinstance(doc, dict) or doc.get("kind") != "OCIRepository":
+                continue
+            url, tag = doc["spec"]["url"], (doc["spec"].get("ref") or {}).get("tag")
+            if tag and upstream_of(url.removeprefix("oci://") + ":" + tag):
+                found.append(ChartSource(doc["metadata"].get("namespace", "flux-system"), doc["metadata"]["name"],
+                                         url, str(tag)))
+    return found
+
+
+def point_charts_at_mirrors(docs: list[dict], cfg) -> list[dict]:
+    """The bootstrap's infrastructure Kustomization reads its chart sources from the mirrors."""
+    patches = chart_patches(cfg)
+    for doc in docs:
+        if patches and doc.get("kind") == "Kustomization" and doc["metadata"]["name"] == "infrastructure":
+            doc["spec"].setdefault("patches", []).extend(patches)
+    return docs
+
+
+def chart_patches(cfg) -> list[dict]:
+    """Patches for the infrastructure Kustomization: each chart source read from its mirror."""
+    patches = []
+    for src in chart_sources(cfg):
+        ref = src.ref
+        up = upstream_of(ref)
+        _, path, _ = split_ref(ref)
+        patch = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+                 "metadata": {"name": src.name, "namespace": src.namespace},
+                 "spec": {"url": f"oci://{in_cluster(cfg, up)}/{path}", "insecure": True}}
+        patches.append({"patch": json.dumps(patch), "target": {"kind": "OCIRepository", "name": src.name,
+                                                                "namespace": src.namespace}})
+    return patches
+
+
+def _get(session: requests.Session, url: str, **kw) -> requests.Response:
+    """GET, answering a registry's bearer-token challenge once (anonymous pull, as ghcr.io wants)."""
+    res = session.get(url, timeout=60, **kw)
+    challenge = res.headers.get("WWW-Authenticate", "")
+    if res.status_code == 401 and challenge.lower().startswith("bearer "):
+        params = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
+        token = session.get(params.pop("realm"), params=params, timeout=30)
+        token.raise_for_status()
+        body = token.json()
+        session.headers["Authorization"] = f"Bearer {body.get('token') or body.get('access_token')}"
+        res = session.get(url, timeout=60, **kw)
+    return res
+
+
+def copy_artifact(cfg, ref: str) -> None:
+    """An OCI artifact (a Helm chart) into its mirror, over the distribution API: through the
+    pull-through cache when MIRRORS=on (reading it is what fills it), else read from the upstream
+    (or MIRROR_REMOTES') and pushed to the mirror. Docker can't: a chart is not an image."""
+    up = upstream_of(ref)
+    _, path, tag = split_ref(ref)
+    mirror = f"http://127.0.0.1:{port(cfg, up)}"
+    src = mirror if cfg.MIRRORS == "on" else remote(cfg, up)
+    session = requests.Session()
+    try:
+        man = _get(session, f"{src}/v2/{path}/manifests/{tag}", headers={"Accept": ACCEPT})
+        if man.status_code != 200:
+            raise LabError(f"{ref}: manifest not readable from {src} (HTTP {man.status_code})",
+                           man.text.strip()[:200],
+                           "check the network and the chart's version in flux-cd/")
+        doc = man.json()
+        blobs = [doc["config"], *doc.get("layers", [])]
+        for blob in blobs:
+            data = _get(session, f"{src}/v2/{path}/blobs/{blob['digest']}")
+            if data.status_code != 200:
+                raise LabError(f"{ref}: blob {blob['digest'][:19]} not readable from {src} "
+                               f"(HTTP {data.status_code})", data.text[:200], "run `doit mirror_fill` again")
+            if src != mirror:
+                _push_blob(mirror, path, blob["digest"], data.content)
+        if src != mirror:
+            put = requests.put(f"{mirror}/v2/{path}/manifests/{tag}", data=man.content, timeout=60,
+                               headers={"Content-Type": doc.get("mediaType") or man.headers["Content-Type"]})
+            if put.status_code not in (200, 201):
+                raise LabError(f"{ref}: the mirror refused the manifest (HTTP {put.status_code})", put.text[:200],
+                               f"see `docker logs {container(cfg, up)}`")
+    except requests.RequestException as exc:
+        raise LabError(f"{ref} could not be copied", str(exc)[:200], "check the network") from None
+
+
+def _push_blob(base: str, path: str, digest: str, data: bytes) -> None:
+    if requests.head(f"{base}/v2/{path}/blobs/{digest}", timeout=30).status_code == 200:
+        return
+    start = requests.post(f"{base}/v2/{path}/blobs/uploads/", timeout=30)
+    if start.status_code != 202:
+        raise LabError(f"the mirror refused an upload (HTTP {start.status_code})", start.text[:200],
+                       "see the mirror's `docker logs`")
+    location = start.headers["Location"]
+    location = location if location.startswith("http") else base + location
+    sep = "&" if "?" in location else "?"
+    put = requests.put(f"{location}{sep}digest={digest}", data=data, timeout=300,
+                       headers={"Content-Type": "application/octet-stream"})
+    if put.status_code != 201:
+        raise LabError(f"the mirror refused blob {digest[:19]} (HTTP {put.status_code})", put.text[:200],
+                       "see the mirror's `docker logs`")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from tasks import cluster, console, flux_status, image, kube, registry, state
+from tasks import cluster, console, flux_status, image, kube, mirrors, registry, state
 from tasks.errors import LabError
 from tasks.state import source_url
 from tasks.tools import Secret
@@ -205,6 +205,7 @@ def render_bootstrap(t, cfg) -> str:
             if cfg.GIT_TOKEN or cfg.GIT_SSH_KEY_FILE:
                 spec["secretRef"] = {"name": GIT_SECRET}
     apply_monitoring(docs, cfg.MONITORING, "./flux-cd" if cfg.GITOPS_SOURCE == "git" else ".")
+    mirrors.point_charts_at_mirrors(docs, cfg)
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 

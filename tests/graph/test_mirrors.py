@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 
 import pytest
 
-from tasks import mirrors
+from tasks import mirrors, versions
+from tests.fakes.fakelib import registry_store
+
+CHART = f"ghcr.io/prometheus-community/charts/kube-prometheus-stack:{versions.KUBE_PROMETHEUS_STACK_CHART}"
+CHART_MIRROR_URL = "oci://kind-registry-mirror-ghcr-io:5000/prometheus-community/charts/kube-prometheus-stack"
 
 UPSTREAM_HOSTS = ("docker.io", "ghcr.io", "registry.k8s.io", "quay.io")
 
@@ -33,6 +38,40 @@ def lab(lab):
             lab.port = base
             return lab
     pytest.fail("no block of five free ports")
+
+
+@pytest.fixture
+def chart_upstream(tmp_path):
+    """A registry holding the pinned kube-prometheus-stack chart as `helm push` stores it, standing in
+    for ghcr.io (MIRROR_REMOTES points the mirrors at it): value for MIRROR_REMOTES."""
+    from tests.fakes.fakelib import registry_server
+    root = tmp_path / "upstream"
+    _, path, tag = mirrors.split_ref(CHART)
+    registry_store.put_chart(str(root), path, tag)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, registry_server.__file__, "--port", str(port), "--root", str(root)])
+    try:
+        import requests
+        for _ in range(100):
+            try:
+                requests.get(f"http://127.0.0.1:{port}/v2/", timeout=1)
+                break
+            except requests.RequestException:
+                import time
+                time.sleep(0.05)
+        yield f"ghcr.io=http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def kubectl_json(lab, *args: str) -> dict:
+    res = subprocess.run(["kubectl", "--context", "kind-gitops-lab", *args, "-o", "json"], env=lab.env(),
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
 
 
 def docker(lab, *args: str) -> subprocess.CompletedProcess:
@@ -67,6 +106,13 @@ def test_mirrors_on_wires_every_node_and_survive_teardown(lab):
             assert 'server = "https://' in res.stdout
     # the nodes reach the mirrors by name: they are on kind's network
     assert all("kind" in r["Networks"].split(",") for r in mirror_rows(lab).values())
+    # the chart is no image: Flux's source-controller reads it, from the ghcr.io mirror
+    source = kubectl_json(lab, "-n", "monitoring", "get", "ocirepository", "kube-prometheus-stack")
+    assert source["spec"]["url"] == CHART_MIRROR_URL and source["spec"]["insecure"] is True
+    ready = {c["type"]: c["status"] for c in source["status"]["conditions"]}
+    assert ready["Ready"] == "True"
+    release = kubectl_json(lab, "-n", "monitoring", "get", "helmrelease", "kube-prometheus-stack")
+    assert {c["type"]: c["status"] for c in release["status"]["conditions"]}["Ready"] == "True"
 
     # a no-op run changes nothing
     lab.world.clear_calls()
@@ -113,16 +159,35 @@ def test_offline_with_empty_mirrors_refuses_naming_the_image(lab):
     assert not has_cluster(lab)
 
 
-def test_mirror_fill_then_status_then_offline_setup(lab):
-    fill = lab.doit("mirror_fill", "MIRRORS=offline")
+def test_mirror_fill_then_status_then_offline_setup(lab, chart_upstream):
+    fill = lab.doit("mirror_fill", "MIRRORS=offline", MIRROR_REMOTES=chart_upstream)
     assert fill.returncode == 0, fill.stdout + fill.stderr
     status = lab.doit("mirror_status", "MIRRORS=offline")
     assert status.returncode == 0, status.stdout + status.stderr
     assert "MISSING" not in status.stdout
     assert "ghcr.io/fluxcd/source-controller" in status.stdout
+    assert CHART in status.stdout
     # kube-prometheus-stack's images are known only once it ran (online): offline, the CRDs only
     proc = lab.doit("setup", "MIRRORS=offline", "MONITORING=crds")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_offline_without_the_chart_refuses_naming_it_and_the_bootstrap_points_at_the_mirror(lab, chart_upstream):
+    # the images only (MONITORING=crds needs no chart): the chart is what is missing then
+    fill = lab.doit("mirror_fill", "MIRRORS=offline", "MONITORING=crds")
+    assert fill.returncode == 0, fill.stdout + fill.stderr
+    proc = lab.doit("setup", "MIRRORS=offline")
+    assert proc.returncode != 0
+    line = next(ln for ln in (proc.stdout + proc.stderr).splitlines() if "MIRRORS=offline:" in ln)
+    assert CHART in line and "is not in its mirror" in line
+    assert not has_cluster(lab)
+    # copied from where MIRROR_REMOTES says (the registry's own API: a chart is no image for Docker)
+    fill = lab.doit("mirror_fill", "MIRRORS=offline", MIRROR_REMOTES=chart_upstream)
+    assert fill.returncode == 0, fill.stdout + fill.stderr
+    assert "already there" in fill.stdout and "1 copied" in fill.stdout
+    status = lab.doit("mirror_status", "MIRRORS=offline")
+    row = next(ln for ln in status.stdout.splitlines() if CHART in ln)
+    assert "present" in row and "kind-registry-mirror-ghcr-io" in row
 
 
 def test_mirrors_off_makes_no_mirror_calls(built):

@@ -325,6 +325,12 @@ def reconcile_oci(st, cl, o):
     else:
         tag = ref.get("tag") or "latest"
     r = rs.resolve(root, repo, tag)
+    if r is None and any(e.startswith("REGISTRY_PROXY_REMOTEURL=") for e in c.get("env", [])) \
+            and not tag.startswith("sha256:"):
+        # a pull-through cache fetches what it lacks from its upstream (the fake world has internet)
+        # and keeps it
+        rs.put_chart(root, repo, tag)
+        r = rs.resolve(root, repo, tag)
     if r is None:
         return _set_ready(cl, o, False, "OCIArtifactPullFailed",
                           "failed to determine artifact digest: GET %s://%s/v2/%s/manifests/%s: MANIFEST_UNKNOWN: "
@@ -494,13 +500,14 @@ def generate_kustomization(d):
                         "resources": res}, f)
 
 
-def _kustomize(art_path, rel):
+def _kustomize(art_path, rel, patches=None):
     """`kubectl kustomize` of REL in the artifact: its output. A build depends only on the artifact's
-    content, the path and the kubectl, so a successful one is kept beside the artifact and not run
-    again for the same three (the controller builds on every reconcile; the result is the same)."""
+    content, the path, the Kustomization's patches and the kubectl, so a successful one is kept beside
+    the artifact and not run again for the same four (the controller builds on every reconcile; the
+    result is the same)."""
     with open(art_path, "rb") as f:
         data = f.read()
-    key = sha_hex("%s\0%s\0%s" % (sha_hex(data), rel, real_kubectl()))
+    key = sha_hex("%s\0%s\0%s\0%s" % (sha_hex(data), rel, real_kubectl(), json.dumps(patches, sort_keys=True)))
     cached = os.path.join(os.path.dirname(art_path), ".builds", key + ".yaml")
     try:
         with open(cached) as f:
@@ -517,6 +524,14 @@ def _kustomize(art_path, rel):
         if not any(os.path.exists(os.path.join(d, k)) for k in ("kustomization.yaml", "kustomization.yml",
                                                                 "Kustomization")):
             generate_kustomization(d)
+        if patches:
+            # kustomize-controller adds spec.patches to the kustomization it builds: a wrapper here.
+            wrap = tempfile.mkdtemp(prefix="patches-", dir=tmp)
+            yaml = load_yaml()
+            with open(os.path.join(wrap, "kustomization.yaml"), "w") as f:
+                yaml.safe_dump({"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+                                "resources": [os.path.relpath(d, wrap)], "patches": patches}, f)
+            d = wrap
         p = subprocess.run([real_kubectl(), "kustomize", "--load-restrictor=LoadRestrictionsNone", d],
                            capture_output=True, text=True)
         if p.returncode != 0:
@@ -535,7 +550,7 @@ def _kustomize(art_path, rel):
 def build(cl, ks, art_path):
     yaml = load_yaml()
     rel = (ks["spec"].get("path") or "./").lstrip("/")
-    docs = [x for x in yaml.safe_load_all(_kustomize(art_path, rel)) if x]
+    docs = [x for x in yaml.safe_load_all(_kustomize(art_path, rel, ks["spec"].get("patches"))) if x]
     pb = ks["spec"].get("postBuild")
     if pb is not None:
         vars_ = load_vars(cl, ks)

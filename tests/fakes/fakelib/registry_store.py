@@ -176,3 +176,19 @@ def image_id_of(root, repo, ref):
         return cfg.get("fake_image_id")
     except Exception:
         return None
+
+
+HELM_CONFIG = "application/vnd.cncf.helm.config.v1+json"
+HELM_CONTENT = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+
+
+def put_chart(root, repo, tag):
+    """A Helm chart as `helm push` stores it: config + one chart layer, an OCI image manifest."""
+    name = repo.rsplit("/", 1)[-1]
+    config = json.dumps({"name": name, "version": tag, "apiVersion": "v2"}).encode()
+    content = ("%s-%s.tgz (fake chart)" % (name, tag)).encode()
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": HELM_CONFIG, "digest": put_blob(root, config), "size": len(config)},
+                "layers": [{"mediaType": HELM_CONTENT, "digest": put_blob(root, content), "size": len(content)}],
+                "annotations": {"org.opencontainers.image.title": name, "org.opencontainers.image.version": tag}}
+    return put_manifest(root, repo, json.dumps(manifest).encode(), tag)
