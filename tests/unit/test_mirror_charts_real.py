@@ -8,6 +8,7 @@ import json
 import shutil
 import socket
 import subprocess
+import time
 
 import pytest
 import requests
@@ -106,19 +107,25 @@ def test_offline_fill_copies_the_chart_byte_for_byte_and_status_sees_it(serve):
     mirrors.copy_artifact(cfg, CHART)  # again: nothing to do, no error
 
 
-def test_on_fill_reads_through_the_pull_through_cache_which_then_serves_it_without_upstream(serve):
+def test_on_fill_reads_through_the_pull_through_cache_which_then_serves_it_without_upstream(serve, tmp_path):
     upstream = serve(free_block(), "upstream")
     manifest = push_chart(upstream)
     port = free_block()
     serve(port + 2, "mirror", proxy=upstream)
     cfg = mirror_cfg(port, "on", upstream)
     mirrors.copy_artifact(cfg, CHART)
+    # distribution stores a proxied blob from a second fetch of its own, just after it served it:
+    # wait until the cache's storage holds the chart layer, then take the upstream away
+    layer = json.loads(manifest)["layers"][0]["digest"]
+    stored = tmp_path / "mirror" / "docker" / "registry" / "v2" / "blobs" / "sha256" / layer[7:9] / layer[7:] / "data"
+    deadline = time.monotonic() + 20
+    while not stored.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stored.exists(), "the pull-through cache did not keep the chart it served"
     serve.stop("upstream")
-    # the cache kept what the fill read: manifest and chart layer come without the upstream
     got = requests.get(f"http://127.0.0.1:{port + 2}/v2/{REPO}/manifests/88.5.3",
                        headers={"Accept": mirrors.ACCEPT}, timeout=10)
     assert got.status_code == 200 and got.content == manifest
-    layer = json.loads(manifest)["layers"][0]["digest"]
     assert requests.get(f"http://127.0.0.1:{port + 2}/v2/{REPO}/blobs/{layer}", timeout=10).content \
         == b"\x1f\x8b chart bytes"
 
