@@ -1,7 +1,7 @@
 """Taking the lab apart: never touches git, idempotent, says what it did."""
 from __future__ import annotations
 
-from tasks import cluster, console, kube, portforward, registry, state, sync
+from tasks import cluster, console, kube, names, portforward, registry, state
 
 
 def _debug_cleanup(t, cfg) -> None:
@@ -49,20 +49,20 @@ def stop_cluster(t, cfg) -> None:
 
 def cleanup_app(t, cfg) -> None:
     env = cfg.APP_ENV
-    ks = f"apps-{env}"
-    if kube.get_json(t, cfg, "kustomizations.kustomize.toolkit.fluxcd.io", ks, "-n", "flux-system",
+    ks = names.APP_LAYERS[env]
+    if kube.get_json(t, cfg, "kustomizations.kustomize.toolkit.fluxcd.io", ks, "-n", names.FLUX_NAMESPACE,
                      missing_ok=True):
         # Suspend first, or Flux would put the app straight back.
-        t.mutate("flux", "suspend", "kustomization", ks, "-n", "flux-system", "--context", cfg.KUBE_CONTEXT,
+        t.mutate("flux", "suspend", "kustomization", ks, "-n", names.FLUX_NAMESPACE, "--context", cfg.KUBE_CONTEXT,
                  timeout=120)
     for kind in ("hpa", "pdb", "service", "deployment"):
-        t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", env, "delete", kind, "app", "--ignore-not-found"),
+        t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", env, "delete", kind, names.APP, "--ignore-not-found"),
                  timeout=120)
     console.info(f"app removed from {env}; bring it back with `doit flux_resume FLUX_KUSTOMIZATION={ks}`")
 
 
 def cleanup_all(t, cfg) -> None:
-    for env in sync.ENVIRONMENTS:
+    for env in names.ENVIRONMENTS:
         cleanup_app(t, cfg.__class__({**cfg.values, "APP_ENV": env}, cfg.sources))
     t.mutate("flux", "uninstall", "--silent", "--context", cfg.KUBE_CONTEXT, timeout=300)
     console.info("Flux uninstalled; `doit setup` installs it again")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 from gitops_helpers import edit_yaml, requires_kubectl
 
-from tasks import sync
+from tasks import names, sync
 from tasks import validate as v
 
 pytestmark = requires_kubectl
@@ -27,7 +27,7 @@ def test_each_mode_points_infrastructure_at_its_layer_and_only_off_patches_the_a
         kss = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Kustomization"}
         assert kss["infrastructure"]["spec"]["path"] == path
         patched = [n for n, d in kss.items() if d["spec"].get("patches")]
-        assert sorted(patched) == (sorted(f"apps-{e}" for e in ("dev", "staging", "production")) if mode == "off" else [])
+        assert sorted(patched) == (sorted(names.APP_LAYERS.values()) if mode == "off" else [])
 
 
 def test_off_patches_remove_every_monitoring_object_with_real_kustomize(repo_root, tmp_path):
