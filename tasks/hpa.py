@@ -19,17 +19,18 @@ import math
 import shutil
 import signal
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-from tasks import console, kube, loadgen, metrics_server, portforward, state
+from tasks import console, kube, loadgen, metrics_server, names, portforward, state
 from tasks.errors import LabError
+from tasks.metrics_text import summarize_metrics
+from tasks.signals import interrupt_on_sigterm
+from tasks.stats import histogram_quantile
 
-APP_SELECTOR = "app.kubernetes.io/name=app"
+APP_SELECTOR = names.APP_SELECTOR
 TIMELINE = "hpa-timeline.svg"
 METRICS_HINT = ("the metrics API (metrics-server) is missing, so the HPA cannot read CPU or memory "
                 "and will not scale — metrics-server is needed: run `doit metrics_server`")
@@ -113,13 +114,13 @@ def render(ns: str, elapsed: float | None, hpa: dict, pods: list[dict]) -> str:
 
 
 def read(t, cfg, ns: str, quiet: bool = True) -> tuple[dict | None, list[dict]]:
-    hpa = kube.get_json(t, cfg, "hpa", "app", "-n", ns, missing_ok=True, quiet=quiet)
+    hpa = kube.get_json(t, cfg, "hpa", names.APP, "-n", ns, missing_ok=True, quiet=quiet)
     pods = kube.items(kube.get_json(t, cfg, "pods", "-n", ns, "-l", APP_SELECTOR, quiet=quiet))
     return hpa, pods
 
 
 def require_hpa(t, cfg, ns: str) -> dict:
-    hpa = kube.get_json(t, cfg, "hpa", "app", "-n", ns, missing_ok=True)
+    hpa = kube.get_json(t, cfg, "hpa", names.APP, "-n", ns, missing_ok=True)
     if not hpa:
         raise LabError(f"no HorizontalPodAutoscaler app in {ns}", "Flux has not applied the app there",
                        "run `doit setup` (or `doit flux_status` to see why)")
@@ -198,7 +199,6 @@ class HeyLoad:
         try:
             with urllib.request.urlopen(base + "/metrics", timeout=2) as res:
                 text = res.read().decode()
-            from tasks.debug import summarize_metrics
             summary = summarize_metrics(text)
         except (LabError, OSError, ValueError):
             return None, None
@@ -209,7 +209,7 @@ class HeyLoad:
         if prev is None or now <= prev[0]:
             return None, None
         delta = [(le, n - prev[2].get(le, 0.0)) for le, n in sorted(buckets.items())]
-        return (count - prev[1]) / (now - prev[0]), loadgen.histogram_quantile(0.99, delta)
+        return (count - prev[1]) / (now - prev[0]), histogram_quantile(0.99, delta)
 
     def stop(self) -> None:
         if self.running():
@@ -276,29 +276,6 @@ def make_load(url: str, duration: int, concurrency: int, use_hey: bool | None = 
 
 # --- plumbing ---------------------------------------------------------------------------------------
 
-@contextmanager
-def interrupt_on_sigterm():
-    """SIGTERM/SIGHUP behave like Ctrl-C while we hold port-forwards, so `finally` runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    saved = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        try:
-            saved[sig] = signal.signal(sig, handler)
-        except (ValueError, OSError):
-            pass
-    try:
-        yield
-    finally:
-        for sig, old in saved.items():
-            signal.signal(sig, old)
-
-
 def wait_ready(base: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer"
@@ -351,7 +328,7 @@ def hpa_demo(t, cfg) -> dict:
     interrupted = False
     try:
         with interrupt_on_sigterm(), portforward.forward(t, cfg, ns) as base:
-            console.info(f"port-forward {base} → svc/app:8000 in {ns}; waiting for /readyz")
+            console.info(f"port-forward {base} → svc/{names.APP}:{names.APP_PORT} in {ns}; waiting for /readyz")
             wait_ready(base)
             hpa, pods = read(t, cfg, ns)
             _show(ns, 0, hpa, pods)
@@ -435,7 +412,7 @@ def hpa_load(t, cfg) -> dict:
         return {}
     try:
         with interrupt_on_sigterm(), portforward.forward(t, cfg, ns) as base:
-            console.info(f"port-forward {base} → svc/app:8000 in {ns}; waiting for /readyz")
+            console.info(f"port-forward {base} → svc/{names.APP}:{names.APP_PORT} in {ns}; waiting for /readyz")
             wait_ready(base)
             load = make_load(base + "/work", duration, concurrency)
             try:
@@ -544,13 +521,13 @@ def hpa_reset(t, cfg, timeout: float = 180, unload_timeout: float = 180) -> None
     pause = int(cfg.HPA_PAUSE)  # seconds between samples, as in hpa_watch
     if not t.dry_run:
         wait_until_unloaded(t, cfg, ns, low, unload_timeout, poll=pause)
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", ns, "scale", "deployment/app", f"--replicas={low}"),
+    t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", ns, "scale", f"deployment/{names.APP}", f"--replicas={low}"),
              timeout=60)
     if t.dry_run:
         return
     deadline = time.monotonic() + timeout
     while True:
-        dep = kube.get_json(t, cfg, "deployment", "app", "-n", ns, quiet=True)
+        dep = kube.get_json(t, cfg, "deployment", names.APP, "-n", ns, quiet=True)
         want = (dep.get("spec") or {}).get("replicas")
         if want is not None and want > low:
             hpa = require_hpa(t, cfg, ns)

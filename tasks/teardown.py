@@ -1,12 +1,7 @@
 """Taking the lab apart: never touches git, idempotent, says what it did."""
 from __future__ import annotations
 
-from tasks import cluster, console, kube, names, portforward, registry, state
-
-
-def _debug_cleanup(t, cfg) -> None:
-    from tasks import debug  # day-2 module; imported late to keep teardown usable alone
-    debug.debug_cleanup(t, cfg)
+from tasks import cluster, console, debugpods, kube, names, portforward, registry, state
 
 
 def teardown(t, cfg) -> None:
@@ -15,7 +10,7 @@ def teardown(t, cfg) -> None:
     console.info(f"port-forwards ended: {ended}")
     if cfg.existing or cluster.exists(t, cfg):
         try:
-            _debug_cleanup(t, cfg)
+            debugpods.remove(t, cfg)
         except Exception as exc:  # noqa: BLE001 - the cluster is going anyway
             console.warn(f"debug pods not removed ({exc}); deleting the cluster removes them")
     if cfg.existing:
