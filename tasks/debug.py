@@ -214,7 +214,7 @@ def debug_metrics(t, cfg) -> dict:
         raise LabError(f"namespace {MONITORING} does not exist", "Flux's infrastructure Kustomization creates it",
                        "run `doit setup` (then `doit flux_status`)")
     if not kube.get_json(t, cfg, "service", names.APP, "-n", ns, missing_ok=True):
-        raise LabError(f"no Service app in {ns}", "Flux has not applied the app there",
+        raise LabError(f"no Service {names.APP} in {ns}", "Flux has not applied the app there",
                        "run `doit setup`, or `doit flux_resume` after cleanup_app")
 
     ensure_probe_pod(t, cfg, MONITORING)

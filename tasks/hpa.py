@@ -105,7 +105,7 @@ def render(ns: str, elapsed: float | None, hpa: dict, pods: list[dict]) -> str:
     cur, desired, lo, hi = replicas(hpa)
     parts = [metric_text(*m) for m in resource_metrics(hpa)] or ["no resource metrics"]
     when = f"[{elapsed:4.0f}s] " if elapsed is not None else ""
-    head = (f"{when}HPA app ({ns}): " + "  ".join(parts) +
+    head = (f"{when}HPA {names.APP} ({ns}): " + "  ".join(parts) +
             f"  replicas {cur if cur is not None else '?'} → desired {desired if desired is not None else '?'}"
             f"  (min {lo}, max {hi if hi is not None else '?'})")
     rows = pod_rows(pods)
@@ -122,7 +122,7 @@ def read(t, cfg, ns: str, quiet: bool = True) -> tuple[dict | None, list[dict]]:
 def require_hpa(t, cfg, ns: str) -> dict:
     hpa = kube.get_json(t, cfg, "hpa", names.APP, "-n", ns, missing_ok=True)
     if not hpa:
-        raise LabError(f"no HorizontalPodAutoscaler app in {ns}", "Flux has not applied the app there",
+        raise LabError(f"no HorizontalPodAutoscaler {names.APP} in {ns}", "Flux has not applied the app there",
                        "run `doit setup` (or `doit flux_status` to see why)")
     return hpa
 
@@ -306,7 +306,7 @@ def _settings(cfg) -> tuple[str, int, int, int]:
 
 def _show(ns, elapsed, hpa, pods) -> None:
     if hpa is None:
-        console.warn(f"HPA app in {ns} disappeared")
+        console.warn(f"HPA {names.APP} in {ns} disappeared")
         return
     print(render(ns, elapsed, hpa, pods), flush=True)
 
@@ -316,7 +316,7 @@ def _show(ns, elapsed, hpa, pods) -> None:
 def hpa_demo(t, cfg) -> dict:
     ns, duration, concurrency, pause = _settings(cfg)
     if t.dry_run:
-        console.info(f"dry run: would port-forward to svc/app in {ns}, load /work for {duration}s "
+        console.info(f"dry run: would port-forward to svc/{names.APP} in {ns}, load /work for {duration}s "
                      f"at {concurrency} and watch the HPA every {pause}s (changes nothing in the cluster)")
         return {}
     hpa = require_hpa(t, cfg, ns)
@@ -400,7 +400,7 @@ def _timeline(samples: list[Sample], ns: str):
     except ImportError:
         return None
     path = state.path(TIMELINE)
-    svg.write_timeline(samples, path, title=f"HPA app in {ns}")
+    svg.write_timeline(samples, path, title=f"HPA {names.APP} in {ns}")
     console.info(f"timeline: {path}")
     return path
 
@@ -408,7 +408,7 @@ def _timeline(samples: list[Sample], ns: str):
 def hpa_load(t, cfg) -> dict:
     ns, duration, concurrency, _ = _settings(cfg)
     if t.dry_run:
-        console.info(f"dry run: would port-forward to svc/app in {ns} and load /work for {duration}s")
+        console.info(f"dry run: would port-forward to svc/{names.APP} in {ns} and load /work for {duration}s")
         return {}
     try:
         with interrupt_on_sigterm(), portforward.forward(t, cfg, ns) as base:
@@ -495,11 +495,11 @@ def wait_until_unloaded(t, cfg, ns: str, low: int, timeout: float, poll: float =
             return
         loaded = "  ".join(metric_text(*m) for m in resource_metrics(hpa))
         if not said:
-            console.info(f"HPA app ({ns}) still sees load ({loaded}: {asks} replicas); waiting for it to leave "
+            console.info(f"HPA {names.APP} ({ns}) still sees load ({loaded}: {asks} replicas); waiting for it to leave "
                          "its metrics before scaling down")
             said = True
         if time.monotonic() > deadline:
-            raise LabError(f"HPA app in {ns} still sees load after {timeout:.0f}s ({loaded}: it asks for {asks} "
+            raise LabError(f"HPA {names.APP} in {ns} still sees load after {timeout:.0f}s ({loaded}: it asks for {asks} "
                            f"replicas, the minimum is {low})",
                            "scaling down now would be undone at once (the HPA's scale-up stabilization is 0 s), "
                            "then held by its 300 s scale-down window",
@@ -531,7 +531,7 @@ def hpa_reset(t, cfg, timeout: float = 180, unload_timeout: float = 180) -> None
         want = (dep.get("spec") or {}).get("replicas")
         if want is not None and want > low:
             hpa = require_hpa(t, cfg, ns)
-            raise LabError(f"the HPA scaled deployment/app in {ns} back to {want}",
+            raise LabError(f"the HPA scaled deployment/{names.APP} in {ns} back to {want}",
                            "its metrics show load again (" + ("  ".join(metric_text(*m) for m in resource_metrics(hpa))
                                                             or "no resource metrics") + ")",
                            "stop the load (`doit hpa_stop`), then run `doit hpa_reset` again")
@@ -542,7 +542,7 @@ def hpa_reset(t, cfg, timeout: float = 180, unload_timeout: float = 180) -> None
         if have == low and ready == low and len(pods) <= low:
             break
         if time.monotonic() > deadline:
-            raise LabError(f"deployment/app in {ns} did not settle at {low} ready replicas within {timeout:.0f}s",
+            raise LabError(f"deployment/{names.APP} in {ns} did not settle at {low} ready replicas within {timeout:.0f}s",
                            f"it has {ready}/{have} ready", f"look at `kubectl -n {ns} get pods`")
         time.sleep(min(2, pause))
-    console.ok(f"deployment/app in {ns}: {low}/{low} ready (the HPA minimum)")
+    console.ok(f"deployment/{names.APP} in {ns}: {low}/{low} ready (the HPA minimum)")
