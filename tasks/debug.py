@@ -248,8 +248,8 @@ def debug_metrics(t, cfg) -> dict:
         culprits = open_ingress_policies(t, cfg, ns)
         got = f"a pod in {OUTSIDER} got {res.out.strip()[:40]!r} from {health}"
         if culprits:
-            names = ", ".join(f"{ns}/{name}" for name in culprits)
-            raise LabError(f"NetworkPolicy {names} lets every namespace in (so {OUTSIDER} got in)", got,
+            listed = ", ".join(f"{ns}/{name}" for name in culprits)
+            raise LabError(f"NetworkPolicy {listed} lets every namespace in (so {OUTSIDER} got in)", got,
                            f"remove it or narrow its ingress `from:`; the app's NetworkPolicies in {ns} must allow "
                            f"only {ns} and {MONITORING} (flux-cd/apps/base/networkpolicies.yaml)")
         raise LabError(f"NetworkPolicy lets namespace {OUTSIDER} in", got,

@@ -75,8 +75,8 @@ def flux_logs(t, cfg) -> None:
 
 def flux_toggle(verb: str):
     def run(t, cfg) -> None:
-        names = [cfg.FLUX_KUSTOMIZATION] if cfg.FLUX_KUSTOMIZATION else list(names.FLUX_KUSTOMIZATIONS)
-        for name in names:
+        targets = [cfg.FLUX_KUSTOMIZATION] if cfg.FLUX_KUSTOMIZATION else list(names.FLUX_KUSTOMIZATIONS)
+        for name in targets:
             t.mutate("flux", verb, "kustomization", name, "-n", names.FLUX_NAMESPACE, "--context", cfg.KUBE_CONTEXT,
                      timeout=120)
         if verb == "suspend":
