@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tasks import validate as v
+from tasks.validation import policies as v
 from tasks import names, versions
 
 
