@@ -9,11 +9,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from tasks import console, containers, floors, kube, mirrors, state
+from tasks import console, containers, floors, kube, mirrors, names, state
 from tasks.errors import LabError
 from tasks.tools import tail
-
-WORKER_LABEL = "gitops-lab/tier"
 
 RECORD = "cluster.json"
 
@@ -92,12 +90,12 @@ def check_existing(t, cfg) -> str:
     floors.check_kubectl_skew(t.check_version("kubectl"), server.lstrip("v").split("-")[0].split("+")[0],
                               f"cluster {cfg.KUBE_CONTEXT}")
     nodes = json.loads(t.probe("kubectl", "--context", cfg.KUBE_CONTEXT, "get", "nodes", "-l",
-                               f"{WORKER_LABEL}=worker", "-o", "json", timeout=60).out)["items"]
+                               names.WORKER_SELECTOR, "-o", "json", timeout=60).out)["items"]
     if not nodes:
-        raise LabError(f"no node of {cfg.KUBE_CONTEXT} carries {WORKER_LABEL}=worker",
+        raise LabError(f"no node of {cfg.KUBE_CONTEXT} carries {names.WORKER_SELECTOR}",
                        "the app's pods require it (they stay off control-plane and system nodes)",
                        f"label the nodes the app may use: `kubectl --context {cfg.KUBE_CONTEXT} label node "
-                       f"NODE {WORKER_LABEL}=worker`")
+                       f"NODE {names.WORKER_SELECTOR}`")
     console.info(f"context {cfg.KUBE_CONTEXT}: Kubernetes {server}, {len(nodes)} worker node(s)")
     return existing_identity(t, cfg) or "unknown"
 

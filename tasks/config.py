@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
-from tasks import versions
+from tasks import names, versions
 from tasks.errors import LabError
 
 
@@ -152,9 +152,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HPA_DURATION", "60", "seconds of load in hpa_demo", _seconds),
     Setting("HPA_CONCURRENCY", "50", "concurrent clients in hpa_demo", _positive_int),
     Setting("HPA_PAUSE", "5", "seconds between HPA samples (hpa_watch, hpa_reset's waits)", _positive_int),
-    Setting("HPA_NAMESPACE", "dev", "environment hpa_demo loads", _one_of("dev", "staging", "production")),
+    Setting("HPA_NAMESPACE", "dev", "environment hpa_demo loads", _one_of(*names.ENVIRONMENTS)),
     Setting("APP_ENV", "dev", "environment for deploy_*/cleanup_app/debug_app",
-            _one_of("dev", "staging", "production")),
+            _one_of(*names.ENVIRONMENTS)),
     Setting("FLUX_KUSTOMIZATION", "", "flux_suspend/flux_resume target (default: all of the lab's)"),
     Setting("GITHUB_USER", "", "GitHub owner for GITOPS_SOURCE=git"),
     Setting("GITHUB_REPO", "", "GitHub repository for GITOPS_SOURCE=git"),
@@ -165,7 +165,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FLUX_VERSION", versions.FLUX_VERSION, "Flux version installed in the cluster", _flux_version),
     Setting("GITOPS_SOURCE", "oci", "oci: local artifact (no GitHub); git: a Flux GitRepository on "
             "GITHUB_USER/GITHUB_REPO (public, or private with GIT_TOKEN or GIT_SSH_KEY_FILE)",
-            _one_of("oci", "git")),
+            _one_of(*names.BOOTSTRAP_VARIANTS)),
     Setting("GIT_BRANCH", "main", "branch for GITOPS_SOURCE=git", _name),
     Setting("GIT_TOKEN", "", "token (read access) for a private GITOPS_SOURCE=git repository over HTTPS; "
             "goes to Secret flux-system/lab-git on stdin, never printed", secret=True),

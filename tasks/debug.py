@@ -16,16 +16,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections import Counter, defaultdict
 
-from tasks import console, kube, versions
+from tasks import console, debugpods, kube, names, versions
 from tasks.errors import LabError
-from tasks.loadgen import histogram_quantile
+from tasks.metrics_text import summarize_metrics
 
-MONITORING = "monitoring"
-OUTSIDER = "lab-outsider"
-PROBE_POD = "lab-debug-curl"
-DEBUG_LABEL = "gitops-lab/debug"
+MONITORING = names.MONITORING_NAMESPACE
+OUTSIDER = names.OUTSIDER
+PROBE_POD = names.PROBE_POD
+DEBUG_LABEL = names.DEBUG_LABEL
 PROBE_SLEEP = "3600"
 CURL_TIMEOUT = "5"
 # curl exit codes that mean "the connection was refused, dropped or timed out".
@@ -33,7 +32,7 @@ REFUSED = {7: "connection refused", 28: "timed out", 52: "empty reply", 56: "con
 
 
 def service_url(ns: str, path: str) -> str:
-    return f"http://app.{ns}.svc.cluster.local:8000{path}"
+    return f"http://{names.APP}.{ns}.svc.cluster.local:{names.APP_PORT}{path}"
 
 
 # --- pods ---------------------------------------------------------------------------------
@@ -136,7 +135,7 @@ def exec_failed(res) -> bool:
 
 # --- NetworkPolicies ---------------------------------------------------------------------------
 
-APP_LABELS = {"app.kubernetes.io/name": "app"}
+APP_LABELS = names.APP_LABELS
 
 
 def _selects_app(selector: dict | None) -> bool:
@@ -183,46 +182,6 @@ def open_ingress_policies(t, cfg, ns: str) -> list[str]:
 
 # --- metrics --------------------------------------------------------------------------------
 
-def summarize_metrics(text: str) -> dict:
-    """Requests by code and per endpoint, latency p50/p99 from the histogram buckets.
-
-    Parsed with prometheus_client's text parser; raises LabError on invalid text.
-    """
-    from prometheus_client.parser import text_string_to_metric_families
-
-    by_code: Counter = Counter()
-    by_endpoint: Counter = Counter()
-    buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
-    in_flight = None
-    seen = set()
-    try:
-        for fam in text_string_to_metric_families(text):
-            seen.add(fam.name)
-            for s in fam.samples:
-                if s.name == "http_requests_total":
-                    by_code[s.labels.get("code", "?")] += s.value
-                    by_endpoint[s.labels.get("endpoint", "?")] += s.value
-                elif s.name == "http_request_duration_seconds_bucket":
-                    le = float(s.labels["le"])
-                    buckets[s.labels.get("endpoint", "?")][le] += s.value
-                    buckets["(all)"][le] += s.value
-                elif s.name == "http_requests_in_flight":
-                    in_flight = s.value
-    except (ValueError, KeyError, TypeError) as exc:
-        raise LabError("the app's /metrics is not valid Prometheus text", str(exc)[:200],
-                       "check app/server.py's metrics") from None
-    if "http_requests" not in seen:
-        raise LabError("the app's /metrics has no http_requests_total", f"families: {', '.join(sorted(seen))[:200]}",
-                       "is that the lab's app? check app/server.py")
-    latency = {}
-    for ep, b in buckets.items():
-        pairs = sorted(b.items())
-        latency[ep] = {"count": pairs[-1][1] if pairs else 0,
-                       "p50": histogram_quantile(0.5, pairs), "p99": histogram_quantile(0.99, pairs)}
-    return {"by_code": dict(by_code), "by_endpoint": dict(by_endpoint), "latency": latency, "in_flight": in_flight,
-            "buckets": {ep: dict(b) for ep, b in buckets.items()}}
-
-
 def _ms(v) -> str:
     return f"{v * 1000:.1f}ms" if v is not None else "-"
 
@@ -254,8 +213,8 @@ def debug_metrics(t, cfg) -> dict:
     if not kube.get_json(t, cfg, "namespace", MONITORING, missing_ok=True):
         raise LabError(f"namespace {MONITORING} does not exist", "Flux's infrastructure Kustomization creates it",
                        "run `doit setup` (then `doit flux_status`)")
-    if not kube.get_json(t, cfg, "service", "app", "-n", ns, missing_ok=True):
-        raise LabError(f"no Service app in {ns}", "Flux has not applied the app there",
+    if not kube.get_json(t, cfg, "service", names.APP, "-n", ns, missing_ok=True):
+        raise LabError(f"no Service {names.APP} in {ns}", "Flux has not applied the app there",
                        "run `doit setup`, or `doit flux_resume` after cleanup_app")
 
     ensure_probe_pod(t, cfg, MONITORING)
@@ -289,8 +248,8 @@ def debug_metrics(t, cfg) -> dict:
         culprits = open_ingress_policies(t, cfg, ns)
         got = f"a pod in {OUTSIDER} got {res.out.strip()[:40]!r} from {health}"
         if culprits:
-            names = ", ".join(f"{ns}/{name}" for name in culprits)
-            raise LabError(f"NetworkPolicy {names} lets every namespace in (so {OUTSIDER} got in)", got,
+            listed = ", ".join(f"{ns}/{name}" for name in culprits)
+            raise LabError(f"NetworkPolicy {listed} lets every namespace in (so {OUTSIDER} got in)", got,
                            f"remove it or narrow its ingress `from:`; the app's NetworkPolicies in {ns} must allow "
                            f"only {ns} and {MONITORING} (flux-cd/apps/base/networkpolicies.yaml)")
         raise LabError(f"NetworkPolicy lets namespace {OUTSIDER} in", got,
@@ -306,13 +265,7 @@ def debug_metrics(t, cfg) -> dict:
 
 
 def debug_cleanup(t, cfg) -> None:
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", MONITORING, "delete", "pod", PROBE_POD, "--ignore-not-found",
-                                           "--wait=false"), timeout=60)
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "delete", "namespace", OUTSIDER, "--ignore-not-found",
-                                           "--wait=false"), timeout=60)
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "delete", "pod", "--all-namespaces", "-l", f"{DEBUG_LABEL}=shell",
-                                           "--ignore-not-found", "--wait=false"), timeout=60)
-    console.ok(f"debug pods removed; namespace {OUTSIDER} is being deleted")
+    debugpods.remove(t, cfg)
 
 
 # --- interactive shells ---------------------------------------------------------------------------

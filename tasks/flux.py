@@ -1,7 +1,7 @@
 """Flux CD in the cluster, at the pinned version."""
 from __future__ import annotations
 
-from tasks import cluster, console, kube
+from tasks import cluster, console, kube, names
 from tasks.errors import LabError
 from tasks.tools import tail
 
@@ -10,7 +10,7 @@ CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "
 
 def installed_version(t, cfg) -> str | None:
     """The Flux version every controller runs, if all are there and Available."""
-    deployments = kube.namespaced(t, cfg, "deployments.apps", "flux-system")
+    deployments = kube.namespaced(t, cfg, "deployments.apps", names.FLUX_NAMESPACE)
     found = {d["metadata"]["name"]: d for d in deployments}
     if not all(c in found for c in CONTROLLERS):
         return None

@@ -22,11 +22,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from tasks import console, kube, portforward
+from tasks import console, kube, names, portforward
 from tasks.errors import LabError
+from tasks.signals import interrupt_on_sigterm  # SIGTERM/SIGHUP behave like Ctrl-C
 
-NAMESPACE = "monitoring"
-RELEASE = "kube-prometheus-stack"
+NAMESPACE = names.MONITORING_NAMESPACE
+RELEASE = names.MONITORING_CHART
 SERVICE = f"{RELEASE}-grafana"
 SECRET = f"{RELEASE}-grafana"
 USER_KEY, PASSWORD_KEY = "admin-user", "admin-password"
@@ -105,8 +106,6 @@ def grafana(t, cfg, *, show_password: bool | None = None,
     Returns {"url": ..., "dashboard": ...} (never the password). Ctrl-C is the normal way
     to stop: it ends the port-forward and returns normally.
     """
-    from tasks.hpa import interrupt_on_sigterm  # SIGTERM/SIGHUP behave like Ctrl-C
-
     if show_password is None:
         show_password = bool(getattr(cfg, "SHOW_PASSWORD", "")) or show_password_requested()
     show = show_password

@@ -19,17 +19,18 @@ import math
 import shutil
 import signal
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-from tasks import console, kube, loadgen, metrics_server, portforward, state
+from tasks import console, kube, loadgen, metrics_server, names, portforward, state
 from tasks.errors import LabError
+from tasks.metrics_text import summarize_metrics
+from tasks.signals import interrupt_on_sigterm
+from tasks.stats import histogram_quantile
 
-APP_SELECTOR = "app.kubernetes.io/name=app"
+APP_SELECTOR = names.APP_SELECTOR
 TIMELINE = "hpa-timeline.svg"
 METRICS_HINT = ("the metrics API (metrics-server) is missing, so the HPA cannot read CPU or memory "
                 "and will not scale — metrics-server is needed: run `doit metrics_server`")
@@ -104,7 +105,7 @@ def render(ns: str, elapsed: float | None, hpa: dict, pods: list[dict]) -> str:
     cur, desired, lo, hi = replicas(hpa)
     parts = [metric_text(*m) for m in resource_metrics(hpa)] or ["no resource metrics"]
     when = f"[{elapsed:4.0f}s] " if elapsed is not None else ""
-    head = (f"{when}HPA app ({ns}): " + "  ".join(parts) +
+    head = (f"{when}HPA {names.APP} ({ns}): " + "  ".join(parts) +
             f"  replicas {cur if cur is not None else '?'} → desired {desired if desired is not None else '?'}"
             f"  (min {lo}, max {hi if hi is not None else '?'})")
     rows = pod_rows(pods)
@@ -113,15 +114,15 @@ def render(ns: str, elapsed: float | None, hpa: dict, pods: list[dict]) -> str:
 
 
 def read(t, cfg, ns: str, quiet: bool = True) -> tuple[dict | None, list[dict]]:
-    hpa = kube.get_json(t, cfg, "hpa", "app", "-n", ns, missing_ok=True, quiet=quiet)
+    hpa = kube.get_json(t, cfg, "hpa", names.APP, "-n", ns, missing_ok=True, quiet=quiet)
     pods = kube.items(kube.get_json(t, cfg, "pods", "-n", ns, "-l", APP_SELECTOR, quiet=quiet))
     return hpa, pods
 
 
 def require_hpa(t, cfg, ns: str) -> dict:
-    hpa = kube.get_json(t, cfg, "hpa", "app", "-n", ns, missing_ok=True)
+    hpa = kube.get_json(t, cfg, "hpa", names.APP, "-n", ns, missing_ok=True)
     if not hpa:
-        raise LabError(f"no HorizontalPodAutoscaler app in {ns}", "Flux has not applied the app there",
+        raise LabError(f"no HorizontalPodAutoscaler {names.APP} in {ns}", "Flux has not applied the app there",
                        "run `doit setup` (or `doit flux_status` to see why)")
     return hpa
 
@@ -198,7 +199,6 @@ class HeyLoad:
         try:
             with urllib.request.urlopen(base + "/metrics", timeout=2) as res:
                 text = res.read().decode()
-            from tasks.debug import summarize_metrics
             summary = summarize_metrics(text)
         except (LabError, OSError, ValueError):
             return None, None
@@ -209,7 +209,7 @@ class HeyLoad:
         if prev is None or now <= prev[0]:
             return None, None
         delta = [(le, n - prev[2].get(le, 0.0)) for le, n in sorted(buckets.items())]
-        return (count - prev[1]) / (now - prev[0]), loadgen.histogram_quantile(0.99, delta)
+        return (count - prev[1]) / (now - prev[0]), histogram_quantile(0.99, delta)
 
     def stop(self) -> None:
         if self.running():
@@ -276,29 +276,6 @@ def make_load(url: str, duration: int, concurrency: int, use_hey: bool | None = 
 
 # --- plumbing ---------------------------------------------------------------------------------------
 
-@contextmanager
-def interrupt_on_sigterm():
-    """SIGTERM/SIGHUP behave like Ctrl-C while we hold port-forwards, so `finally` runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    saved = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        try:
-            saved[sig] = signal.signal(sig, handler)
-        except (ValueError, OSError):
-            pass
-    try:
-        yield
-    finally:
-        for sig, old in saved.items():
-            signal.signal(sig, old)
-
-
 def wait_ready(base: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     last = "no answer"
@@ -329,7 +306,7 @@ def _settings(cfg) -> tuple[str, int, int, int]:
 
 def _show(ns, elapsed, hpa, pods) -> None:
     if hpa is None:
-        console.warn(f"HPA app in {ns} disappeared")
+        console.warn(f"HPA {names.APP} in {ns} disappeared")
         return
     print(render(ns, elapsed, hpa, pods), flush=True)
 
@@ -339,7 +316,7 @@ def _show(ns, elapsed, hpa, pods) -> None:
 def hpa_demo(t, cfg) -> dict:
     ns, duration, concurrency, pause = _settings(cfg)
     if t.dry_run:
-        console.info(f"dry run: would port-forward to svc/app in {ns}, load /work for {duration}s "
+        console.info(f"dry run: would port-forward to svc/{names.APP} in {ns}, load /work for {duration}s "
                      f"at {concurrency} and watch the HPA every {pause}s (changes nothing in the cluster)")
         return {}
     hpa = require_hpa(t, cfg, ns)
@@ -351,7 +328,7 @@ def hpa_demo(t, cfg) -> dict:
     interrupted = False
     try:
         with interrupt_on_sigterm(), portforward.forward(t, cfg, ns) as base:
-            console.info(f"port-forward {base} → svc/app:8000 in {ns}; waiting for /readyz")
+            console.info(f"port-forward {base} → svc/{names.APP}:{names.APP_PORT} in {ns}; waiting for /readyz")
             wait_ready(base)
             hpa, pods = read(t, cfg, ns)
             _show(ns, 0, hpa, pods)
@@ -423,7 +400,7 @@ def _timeline(samples: list[Sample], ns: str):
     except ImportError:
         return None
     path = state.path(TIMELINE)
-    svg.write_timeline(samples, path, title=f"HPA app in {ns}")
+    svg.write_timeline(samples, path, title=f"HPA {names.APP} in {ns}")
     console.info(f"timeline: {path}")
     return path
 
@@ -431,11 +408,11 @@ def _timeline(samples: list[Sample], ns: str):
 def hpa_load(t, cfg) -> dict:
     ns, duration, concurrency, _ = _settings(cfg)
     if t.dry_run:
-        console.info(f"dry run: would port-forward to svc/app in {ns} and load /work for {duration}s")
+        console.info(f"dry run: would port-forward to svc/{names.APP} in {ns} and load /work for {duration}s")
         return {}
     try:
         with interrupt_on_sigterm(), portforward.forward(t, cfg, ns) as base:
-            console.info(f"port-forward {base} → svc/app:8000 in {ns}; waiting for /readyz")
+            console.info(f"port-forward {base} → svc/{names.APP}:{names.APP_PORT} in {ns}; waiting for /readyz")
             wait_ready(base)
             load = make_load(base + "/work", duration, concurrency)
             try:
@@ -518,11 +495,11 @@ def wait_until_unloaded(t, cfg, ns: str, low: int, timeout: float, poll: float =
             return
         loaded = "  ".join(metric_text(*m) for m in resource_metrics(hpa))
         if not said:
-            console.info(f"HPA app ({ns}) still sees load ({loaded}: {asks} replicas); waiting for it to leave "
+            console.info(f"HPA {names.APP} ({ns}) still sees load ({loaded}: {asks} replicas); waiting for it to leave "
                          "its metrics before scaling down")
             said = True
         if time.monotonic() > deadline:
-            raise LabError(f"HPA app in {ns} still sees load after {timeout:.0f}s ({loaded}: it asks for {asks} "
+            raise LabError(f"HPA {names.APP} in {ns} still sees load after {timeout:.0f}s ({loaded}: it asks for {asks} "
                            f"replicas, the minimum is {low})",
                            "scaling down now would be undone at once (the HPA's scale-up stabilization is 0 s), "
                            "then held by its 300 s scale-down window",
@@ -544,17 +521,17 @@ def hpa_reset(t, cfg, timeout: float = 180, unload_timeout: float = 180) -> None
     pause = int(cfg.HPA_PAUSE)  # seconds between samples, as in hpa_watch
     if not t.dry_run:
         wait_until_unloaded(t, cfg, ns, low, unload_timeout, poll=pause)
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", ns, "scale", "deployment/app", f"--replicas={low}"),
+    t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", ns, "scale", f"deployment/{names.APP}", f"--replicas={low}"),
              timeout=60)
     if t.dry_run:
         return
     deadline = time.monotonic() + timeout
     while True:
-        dep = kube.get_json(t, cfg, "deployment", "app", "-n", ns, quiet=True)
+        dep = kube.get_json(t, cfg, "deployment", names.APP, "-n", ns, quiet=True)
         want = (dep.get("spec") or {}).get("replicas")
         if want is not None and want > low:
             hpa = require_hpa(t, cfg, ns)
-            raise LabError(f"the HPA scaled deployment/app in {ns} back to {want}",
+            raise LabError(f"the HPA scaled deployment/{names.APP} in {ns} back to {want}",
                            "its metrics show load again (" + ("  ".join(metric_text(*m) for m in resource_metrics(hpa))
                                                             or "no resource metrics") + ")",
                            "stop the load (`doit hpa_stop`), then run `doit hpa_reset` again")
@@ -565,7 +542,7 @@ def hpa_reset(t, cfg, timeout: float = 180, unload_timeout: float = 180) -> None
         if have == low and ready == low and len(pods) <= low:
             break
         if time.monotonic() > deadline:
-            raise LabError(f"deployment/app in {ns} did not settle at {low} ready replicas within {timeout:.0f}s",
+            raise LabError(f"deployment/{names.APP} in {ns} did not settle at {low} ready replicas within {timeout:.0f}s",
                            f"it has {ready}/{have} ready", f"look at `kubectl -n {ns} get pods`")
         time.sleep(min(2, pause))
-    console.ok(f"deployment/app in {ns}: {low}/{low} ready (the HPA minimum)")
+    console.ok(f"deployment/{names.APP} in {ns}: {low}/{low} ready (the HPA minimum)")

@@ -366,8 +366,8 @@ def chart_sources(cfg) -> list[ChartSource]:
         return []
     import yaml
 
-    from tasks import state, sync
-    layer = state.ROOT / "flux-cd" / sync.INFRASTRUCTURE_PATHS[cfg.MONITORING]
+    from tasks import names, sync
+    layer = names.GITOPS_DIR / sync.INFRASTRUCTURE_PATHS[cfg.MONITORING]
     found = []
     for path in sorted(layer.rglob("*.yaml")):
         if cfg.MONITORING != "full" and path.parent != layer:
@@ -384,9 +384,10 @@ def chart_sources(cfg) -> list[ChartSource]:
 
 def point_charts_at_mirrors(docs: list[dict], cfg) -> list[dict]:
     """The bootstrap's infrastructure Kustomization reads its chart sources from the mirrors."""
+    from tasks import names
     patches = chart_patches(cfg)
     for doc in docs:
-        if patches and doc.get("kind") == "Kustomization" and doc["metadata"]["name"] == "infrastructure":
+        if patches and doc.get("kind") == "Kustomization" and doc["metadata"]["name"] == names.INFRASTRUCTURE:
             doc["spec"].setdefault("patches", []).extend(patches)
     return docs
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tasks import (cluster, console, debug, flux, grafana, hpa, image, info, metrics_server, mirrors, preflight, registry,
-                   status, sync, teardown, validate_task, verify)
+from tasks import (cluster, console, debug, flux, grafana, hpa, image, info, metrics_server, mirrors, names, preflight,
+                   registry, status, sync, teardown, validate_task, verify)
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ OPERATIONS: tuple[Operation, ...] = (
               sync.ensure, "publish and reconcile", needs=("app_push",), make=("deploy_via_flux",)),
     *(Operation(f"deploy_{env}", f"Reconcile the app in {env} now and wait for its rollout.",
                 status.deploy_env(env), f"reconcile apps-{env}", make=(f"deploy_{env}",))
-      for env in sync.ENVIRONMENTS),
+      for env in names.ENVIRONMENTS),
 
     # --- Flux and the cluster, day 2 ------------------------------------------------------------
     Operation("flux_status", "Flux sources, Kustomizations and HelmReleases: Ready, revision, age.",

@@ -9,7 +9,7 @@ import signal
 import time
 from contextlib import contextmanager
 
-from tasks import console, kube, state
+from tasks import console, kube, names, state
 from tasks.errors import LabError
 from tasks.tools import stop_process
 
@@ -43,7 +43,7 @@ def _is_port_forward(pid: int) -> bool:
 
 
 @contextmanager
-def forward(t, cfg, namespace: str, target: str = "svc/app", remote: int = 8000, wait: float = 30):
+def forward(t, cfg, namespace: str, target: str = f"svc/{names.APP}", remote: int = names.APP_PORT, wait: float = 30):
     """Yield the base URL of a port-forward on a free local port chosen by kubectl."""
     log = _records_dir() / f"{namespace}-{target.replace('/', '-')}-{os.getpid()}.log"
     proc = t.background("kubectl", *kube.kubectl_args(cfg, "-n", namespace, "port-forward", target,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from tasks import console, flux_status, kube, sync
+from tasks import console, flux_status, kube, names
 from tasks.errors import LabError
 
 
@@ -75,9 +75,9 @@ def flux_logs(t, cfg) -> None:
 
 def flux_toggle(verb: str):
     def run(t, cfg) -> None:
-        names = [cfg.FLUX_KUSTOMIZATION] if cfg.FLUX_KUSTOMIZATION else list(sync.FLUX_KUSTOMIZATIONS)
-        for name in names:
-            t.mutate("flux", verb, "kustomization", name, "-n", "flux-system", "--context", cfg.KUBE_CONTEXT,
+        targets = [cfg.FLUX_KUSTOMIZATION] if cfg.FLUX_KUSTOMIZATION else list(names.FLUX_KUSTOMIZATIONS)
+        for name in targets:
+            t.mutate("flux", verb, "kustomization", name, "-n", names.FLUX_NAMESPACE, "--context", cfg.KUBE_CONTEXT,
                      timeout=120)
         if verb == "suspend":
             console.info("Flux no longer applies changes to these; `doit flux_resume` resumes them")
@@ -89,16 +89,16 @@ def cluster_status(t, cfg) -> None:
     rows = []
     for n in nodes:
         labels = n["metadata"].get("labels", {})
-        role = "control-plane" if "node-role.kubernetes.io/control-plane" in labels else \
-            labels.get("gitops-lab/tier", "-")
+        role = "control-plane" if names.CONTROL_PLANE_LABEL in labels else \
+            labels.get(names.WORKER_LABEL, "-")
         ready = kube.condition(n)[0]
         rows.append([n["metadata"]["name"], role, "Ready" if ready == "True" else "NotReady",
                      n.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", "-")])
     console.print_table(["NODE", "ROLE", "STATUS", "VERSION"], rows)
     print()
     rows = []
-    for env in sync.ENVIRONMENTS:
-        dep = kube.get_json(t, cfg, "deployment", "app", "-n", env, missing_ok=True)
+    for env in names.ENVIRONMENTS:
+        dep = kube.get_json(t, cfg, "deployment", names.APP, "-n", env, missing_ok=True)
         if not dep:
             rows.append([env, "-", "absent", "-"])
             continue
@@ -110,9 +110,9 @@ def cluster_status(t, cfg) -> None:
 
 def deploy_env(env: str):
     def run(t, cfg) -> None:
-        t.mutate("flux", "reconcile", "kustomization", f"apps-{env}", "-n", "flux-system", "--with-source",
+        t.mutate("flux", "reconcile", "kustomization", names.APP_LAYERS[env], "-n", names.FLUX_NAMESPACE, "--with-source",
                  "--context", cfg.KUBE_CONTEXT, "--timeout=5m", timeout=330)
         if not t.dry_run:
-            t.probe("kubectl", *kube.kubectl_args(cfg, "-n", env, "rollout", "status", "deployment/app",
+            t.probe("kubectl", *kube.kubectl_args(cfg, "-n", env, "rollout", "status", f"deployment/{names.APP}",
                                                   "--timeout=300s"), timeout=320)
     return run

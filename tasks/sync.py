@@ -13,16 +13,14 @@ from pathlib import Path
 
 import yaml
 
-from tasks import cluster, console, flux_status, image, kube, mirrors, registry, state
+from tasks import cluster, console, flux_status, image, kube, mirrors, names, registry
 from tasks.errors import LabError
 from tasks.state import source_url
 from tasks.tools import Secret
 
-GITOPS_DIR = state.ROOT / "flux-cd"
-ARTIFACT = "lab-gitops"
-VARS = "lab-vars"
-ENVIRONMENTS = ("dev", "staging", "production")
-FLUX_KUSTOMIZATIONS = ("infrastructure",) + tuple(f"apps-{env}" for env in ENVIRONMENTS)
+GITOPS_DIR = names.GITOPS_DIR
+ARTIFACT = names.SOURCE
+VARS = names.VARS_CONFIGMAP
 
 
 def gitops_files() -> list[Path]:
@@ -37,7 +35,7 @@ def content_digest() -> str:
     return digest.hexdigest()
 
 
-PULL_SECRET = "lab-registry"
+PULL_SECRET = names.PULL_SECRET
 
 
 def artifact_url(cfg, tag: str) -> str:
@@ -62,21 +60,19 @@ def write_pull_secret(t, cfg) -> None:
     dockerconfig = json.dumps({"auths": {host: {"username": cfg.REGISTRY_USERNAME,
                                                 "password": cfg.REGISTRY_PASSWORD, "auth": auth}}})
     secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-              "metadata": {"name": PULL_SECRET, "namespace": "flux-system",
-                           "labels": {"app.kubernetes.io/managed-by": "gitops-lab"}},
+              "metadata": {"name": PULL_SECRET, "namespace": names.FLUX_NAMESPACE, "labels": dict(names.MANAGED_BY)},
               "data": {".dockerconfigjson": base64.b64encode(dockerconfig.encode()).decode()}}
     t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=json.dumps(secret), timeout=60)
 
 
 def vars_configmap(cfg, image_ref: str) -> dict:
     return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": VARS, "namespace": "flux-system",
-                         "labels": {"app.kubernetes.io/managed-by": "gitops-lab"}},
-            "data": {"APP_IMAGE": image_ref}}
+            "metadata": {"name": VARS, "namespace": names.FLUX_NAMESPACE, "labels": dict(names.MANAGED_BY)},
+            "data": {names.VARS_IMAGE_KEY: image_ref}}
 
 
 def write_vars(t, cfg, image_ref: str) -> None:
-    have = kube.get_json(t, cfg, "configmap", VARS, "-n", "flux-system", missing_ok=True)
+    have = kube.get_json(t, cfg, "configmap", VARS, "-n", names.FLUX_NAMESPACE, missing_ok=True)
     want = vars_configmap(cfg, image_ref)
     if have and have.get("data") == want["data"]:
         return
@@ -106,7 +102,7 @@ def bootstrap_dir(cfg) -> Path:
     return GITOPS_DIR / "bootstrap" / cfg.GITOPS_SOURCE
 
 
-GIT_SECRET = "lab-git"  # flux-system/lab-git: the credential of a private GITOPS_SOURCE=git repository
+GIT_SECRET = names.GIT_SECRET  # the credential of a private GITOPS_SOURCE=git repository
 
 
 def git_url(cfg) -> str:
@@ -146,8 +142,7 @@ def git_credential(cfg) -> dict[str, str] | None:
 def write_git_secret(t, cfg, credential: dict[str, str]) -> None:
     """The private repository's credential as Secret flux-system/lab-git, on stdin (never on a command line)."""
     secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-              "metadata": {"name": GIT_SECRET, "namespace": "flux-system",
-                           "labels": {"app.kubernetes.io/managed-by": "gitops-lab"}},
+              "metadata": {"name": GIT_SECRET, "namespace": names.FLUX_NAMESPACE, "labels": dict(names.MANAGED_BY)},
               "data": {k: base64.b64encode(v.encode()).decode() for k, v in credential.items()}}
     t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=json.dumps(secret), timeout=60)
 
@@ -210,8 +205,9 @@ def render_bootstrap(t, cfg) -> str:
 
 
 # MONITORING picks the infrastructure layer; the paths are flux-cd/ folders.
-INFRASTRUCTURE_PATHS = {"full": "./infrastructure", "crds": "./infrastructure/crds", "off": "./infrastructure/off"}
-MONITORING_KINDS = (("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule"))
+INFRASTRUCTURE_PATHS = {"full": f"./{names.INFRASTRUCTURE_PATH}", "crds": f"./{names.INFRASTRUCTURE_PATH}/crds",
+                        "off": f"./{names.INFRASTRUCTURE_PATH}/off"}
+MONITORING_KINDS = tuple((f"{names.PROMETHEUS_OPERATOR_GROUP}/v1", kind) for kind in ("ServiceMonitor", "PrometheusRule"))
 
 
 def apply_monitoring(docs: list[dict], mode: str, root: str = ".") -> list[dict]:
@@ -223,12 +219,12 @@ def apply_monitoring(docs: list[dict], mode: str, root: str = ".") -> list[dict]
         if doc.get("kind") != "Kustomization" or "kustomize.toolkit.fluxcd.io" not in doc.get("apiVersion", ""):
             continue
         name = doc["metadata"]["name"]
-        if name == "infrastructure":
+        if name == names.INFRASTRUCTURE:
             doc["spec"]["path"] = root + INFRASTRUCTURE_PATHS[mode][1:]
-        elif name.startswith("apps-") and mode == "off":
+        elif name in names.APP_LAYERS.values() and mode == "off":
             doc["spec"]["patches"] = [
-                {"patch": f"$patch: delete\napiVersion: {api}\nkind: {kind}\nmetadata:\n  name: app\n",
-                 "target": {"kind": kind, "name": "app"}} for api, kind in MONITORING_KINDS]
+                {"patch": f"$patch: delete\napiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {names.APP}\n",
+                 "target": {"kind": kind, "name": names.APP}} for api, kind in MONITORING_KINDS]
     return docs
 
 
@@ -249,23 +245,23 @@ def apply_bootstrap(t, cfg) -> None:
 def reconcile(t, cfg) -> None:
     ctx = ("--context", cfg.KUBE_CONTEXT)
     kind = "oci" if cfg.GITOPS_SOURCE == "oci" else "git"
-    t.mutate("flux", "reconcile", "source", kind, ARTIFACT, "-n", "flux-system", *ctx, "--timeout=3m",
+    t.mutate("flux", "reconcile", "source", kind, ARTIFACT, "-n", names.FLUX_NAMESPACE, *ctx, "--timeout=3m",
              timeout=240)
-    for name in FLUX_KUSTOMIZATIONS:
-        # The infrastructure's first install (kube-prometheus-stack) takes minutes.
-        t.mutate("flux", "reconcile", "kustomization", name, "-n", "flux-system", *ctx,
-                 "--timeout=15m" if name == "infrastructure" else "--timeout=5m", timeout=1000)
+    for layer in names.LAYERS:
+        # Each layer's own spec.timeout: the infrastructure's first install (kube-prometheus-stack) takes minutes.
+        t.mutate("flux", "reconcile", "kustomization", layer.name, "-n", names.FLUX_NAMESPACE, *ctx,
+                 f"--timeout={layer.timeout}", timeout=1000)
 
 
 def is_ready(t, cfg) -> bool:
     """Reality: our source and every Flux Kustomization exist in the cluster."""
     listed = kube.setup_read(t, cfg, "kustomizations.kustomize.toolkit.fluxcd.io")
-    names = {o["metadata"]["name"] for o in kube.objects(listed, namespace="flux-system")}
-    if not set(FLUX_KUSTOMIZATIONS) <= names:
+    found = {o["metadata"]["name"] for o in kube.objects(listed, namespace=names.FLUX_NAMESPACE)}
+    if not set(names.FLUX_KUSTOMIZATIONS) <= found:
         return False
     kind = "ocirepositories" if cfg.GITOPS_SOURCE == "oci" else "gitrepositories"
     listed = kube.setup_read(t, cfg, f"{kind}.source.toolkit.fluxcd.io")
-    return bool(kube.objects(listed, namespace="flux-system", name=ARTIFACT))
+    return bool(kube.objects(listed, namespace=names.FLUX_NAMESPACE, name=ARTIFACT))
 
 
 def ensure(t, cfg) -> dict:
@@ -274,7 +270,7 @@ def ensure(t, cfg) -> dict:
     if t.dry_run and cluster.identity(t, cfg) is None:
         # Nothing to read in a cluster that does not exist yet: show the plan.
         publish(t, cfg)
-        t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), "# ConfigMap lab-vars + bootstrap")
+        t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), f"# ConfigMap {VARS} + bootstrap")
         reconcile(t, cfg)
         return {"artifact": "dry-run", "image": ref}
     write_vars(t, cfg, ref)
@@ -282,5 +278,5 @@ def ensure(t, cfg) -> dict:
     apply_bootstrap(t, cfg)
     reconcile(t, cfg)
     if not t.dry_run:
-        flux_status.wait_ready(t, cfg, timeout=900, expect=len(FLUX_KUSTOMIZATIONS))
+        flux_status.wait_ready(t, cfg, timeout=900, expect=len(names.FLUX_KUSTOMIZATIONS))
     return {"artifact": digest, "image": ref}

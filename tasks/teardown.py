@@ -1,12 +1,7 @@
 """Taking the lab apart: never touches git, idempotent, says what it did."""
 from __future__ import annotations
 
-from tasks import cluster, console, kube, portforward, registry, state, sync
-
-
-def _debug_cleanup(t, cfg) -> None:
-    from tasks import debug  # day-2 module; imported late to keep teardown usable alone
-    debug.debug_cleanup(t, cfg)
+from tasks import cluster, console, debugpods, kube, names, portforward, registry, state
 
 
 def teardown(t, cfg) -> None:
@@ -15,7 +10,7 @@ def teardown(t, cfg) -> None:
     console.info(f"port-forwards ended: {ended}")
     if cfg.existing or cluster.exists(t, cfg):
         try:
-            _debug_cleanup(t, cfg)
+            debugpods.remove(t, cfg)
         except Exception as exc:  # noqa: BLE001 - the cluster is going anyway
             console.warn(f"debug pods not removed ({exc}); deleting the cluster removes them")
     if cfg.existing:
@@ -49,20 +44,20 @@ def stop_cluster(t, cfg) -> None:
 
 def cleanup_app(t, cfg) -> None:
     env = cfg.APP_ENV
-    ks = f"apps-{env}"
-    if kube.get_json(t, cfg, "kustomizations.kustomize.toolkit.fluxcd.io", ks, "-n", "flux-system",
+    ks = names.APP_LAYERS[env]
+    if kube.get_json(t, cfg, "kustomizations.kustomize.toolkit.fluxcd.io", ks, "-n", names.FLUX_NAMESPACE,
                      missing_ok=True):
         # Suspend first, or Flux would put the app straight back.
-        t.mutate("flux", "suspend", "kustomization", ks, "-n", "flux-system", "--context", cfg.KUBE_CONTEXT,
+        t.mutate("flux", "suspend", "kustomization", ks, "-n", names.FLUX_NAMESPACE, "--context", cfg.KUBE_CONTEXT,
                  timeout=120)
     for kind in ("hpa", "pdb", "service", "deployment"):
-        t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", env, "delete", kind, "app", "--ignore-not-found"),
+        t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", env, "delete", kind, names.APP, "--ignore-not-found"),
                  timeout=120)
     console.info(f"app removed from {env}; bring it back with `doit flux_resume FLUX_KUSTOMIZATION={ks}`")
 
 
 def cleanup_all(t, cfg) -> None:
-    for env in sync.ENVIRONMENTS:
+    for env in names.ENVIRONMENTS:
         cleanup_app(t, cfg.replace(APP_ENV=env))
     t.mutate("flux", "uninstall", "--silent", "--context", cfg.KUBE_CONTEXT, timeout=300)
     console.info("Flux uninstalled; `doit setup` installs it again")

@@ -157,6 +157,11 @@ class Tools:
         """A read-only command: runs even in a dry run."""
         return self._run(tool, args, timeout, stdin, check, quiet)
 
+    def kustomize(self, directory, timeout: float = 60) -> Result:
+        """`kubectl kustomize DIRECTORY` (the kustomize v5 Flux embeds), read-only and quiet, its exit
+        code not checked: the caller reads stderr too (kustomize warns there and still exits 0)."""
+        return self.probe("kubectl", "kustomize", str(directory), timeout=timeout, check=False, quiet=True)
+
     def mutate(self, tool: str, *args, timeout: float = 300, stdin: str | None = None,
                check: bool = True) -> Result:
         """A command that changes something: printed, not run, in a dry run."""

@@ -6,8 +6,8 @@ from tasks.errors import LabError
 
 
 def run(t, cfg) -> None:
-    from tasks import validate  # needs kubernetes-validate; loaded only when asked
-    problems = validate.validate(state.ROOT)
+    from tasks import validation  # needs kubernetes-validate; loaded only when asked
+    problems = validation.validate(state.ROOT, tools=t)
     for line in problems:
         console.error(line)
     if problems:

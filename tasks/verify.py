@@ -6,8 +6,7 @@ import time
 
 import requests
 
-from tasks import console, flux_status, image, kube, portforward, sync
-from tasks.cluster import WORKER_LABEL
+from tasks import console, flux_status, image, kube, names, portforward
 from tasks.errors import LabError
 
 
@@ -15,7 +14,7 @@ from tasks.errors import LabError
 def worker_nodes(t, cfg) -> set[str]:
     nodes = kube.setup_read(t, cfg, "nodes") or []
     return {n["metadata"]["name"] for n in nodes
-            if n["metadata"].get("labels", {}).get(WORKER_LABEL) == "worker"}
+            if n["metadata"].get("labels", {}).get(names.WORKER_LABEL) == names.WORKER_VALUE}
 
 
 def check_http(base: str, readiness_wait: float = 60) -> dict[str, int]:
@@ -42,25 +41,25 @@ def check_http(base: str, readiness_wait: float = 60) -> dict[str, int]:
 
 
 def app_deployment(t, cfg, env: str) -> dict | None:
-    found = kube.objects(kube.namespaced(t, cfg, "deployments.apps", env), name="app")
+    found = kube.objects(kube.namespaced(t, cfg, "deployments.apps", env), name=names.APP)
     return found[0] if found else None
 
 
 def check_environment(t, cfg, env: str, workers: set[str], expected: str) -> list[str]:
     dep = app_deployment(t, cfg, env)
     if not dep:
-        raise LabError(f"no Deployment app in {env}", "Flux has not applied the app there",
+        raise LabError(f"no Deployment {names.APP} in {env}", "Flux has not applied the app there",
                        "run `doit flux_status`, then `doit sync`")
     running = dep["spec"]["template"]["spec"]["containers"][0]["image"]
     if running != expected:
         raise LabError(f"{env} runs {running}, expected {expected}", "the last sync did not reach it",
                        "run `doit sync` (or `doit deploy_via_flux`)")
     if not kube.rollout_complete(dep):  # the run's read says it is not done: wait for it, then read again
-        t.probe("kubectl", *kube.kubectl_args(cfg, "-n", env, "rollout", "status", "deployment/app",
+        t.probe("kubectl", *kube.kubectl_args(cfg, "-n", env, "rollout", "status", f"deployment/{names.APP}",
                                               "--timeout=300s"), timeout=320)
         kube.forget(t, "deployments.apps", "pods")
         dep = app_deployment(t, cfg, env) or dep
-    pods = kube.namespaced(t, cfg, "pods", env, labels={"app.kubernetes.io/name": "app"})
+    pods = kube.namespaced(t, cfg, "pods", env, labels=names.APP_LABELS)
     pods = [p for p in pods if p.get("status", {}).get("phase") == "Running"]
     strays = [p["metadata"]["name"] for p in pods if p["spec"].get("nodeName") not in workers]
     if strays:
@@ -86,10 +85,10 @@ def run(t, cfg) -> dict:
         raise LabError(f"{kube.ref(obj)} is not Ready", why, "see `doit flux_status` and `doit flux_logs`")
     workers = worker_nodes(t, cfg)
     if not workers:
-        raise LabError("no node carries gitops-lab/tier=worker", "kind-three-node.yaml labels the workers",
+        raise LabError(f"no node carries {names.WORKER_SELECTOR}", "kind-three-node.yaml labels the workers",
                        "run `doit recreate_cluster`")
     expected = image.pinned_ref(t, cfg)
-    rows = [check_environment(t, cfg, env, workers, expected) for env in sync.ENVIRONMENTS]
+    rows = [check_environment(t, cfg, env, workers, expected) for env in names.ENVIRONMENTS]
     print()
     console.print_table(["ENV", "READY", "IMAGE TAG", "NODES", "/healthz /readyz /metrics"], rows)
     return {"verified": expected}

@@ -8,35 +8,35 @@ import urllib.request
 
 import pytest
 
-from tasks import loadgen
-from tasks.debug import summarize_metrics
+from tasks import loadgen, stats
+from tasks.metrics_text import summarize_metrics
 
 
 # --- maths ---------------------------------------------------------------------------------------
 
 def test_percentile_nearest_rank():
     values = [float(v) for v in range(1, 101)]  # 1..100
-    assert loadgen.percentile(values, 50) == 50
-    assert loadgen.percentile(values, 90) == 90
-    assert loadgen.percentile(values, 99) == 99
-    assert loadgen.percentile(values, 100) == 100
-    assert loadgen.percentile(values, 0) == 1
-    assert loadgen.percentile([0.3], 99) == 0.3
-    assert loadgen.percentile([], 50) is None
-    assert loadgen.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
+    assert stats.percentile(values, 50) == 50
+    assert stats.percentile(values, 90) == 90
+    assert stats.percentile(values, 99) == 99
+    assert stats.percentile(values, 100) == 100
+    assert stats.percentile(values, 0) == 1
+    assert stats.percentile([0.3], 99) == 0.3
+    assert stats.percentile([], 50) is None
+    assert stats.percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
 
 
 def test_histogram_quantile_matches_prometheus():
     buckets = [(0.1, 50), (0.2, 100), (math.inf, 100)]
-    assert loadgen.histogram_quantile(0.5, buckets) == pytest.approx(0.1)
-    assert loadgen.histogram_quantile(0.99, buckets) == pytest.approx(0.198)
-    assert loadgen.histogram_quantile(0.25, buckets) == pytest.approx(0.05)  # from 0 to the first bound
+    assert stats.histogram_quantile(0.5, buckets) == pytest.approx(0.1)
+    assert stats.histogram_quantile(0.99, buckets) == pytest.approx(0.198)
+    assert stats.histogram_quantile(0.25, buckets) == pytest.approx(0.05)  # from 0 to the first bound
     # rank in the +Inf bucket: the highest finite bound
-    assert loadgen.histogram_quantile(0.99, [(0.1, 10), (math.inf, 20)]) == pytest.approx(0.1)
-    assert loadgen.histogram_quantile(0.5, [(0.1, 0), (math.inf, 0)]) is None
-    assert loadgen.histogram_quantile(0.5, []) is None
+    assert stats.histogram_quantile(0.99, [(0.1, 10), (math.inf, 20)]) == pytest.approx(0.1)
+    assert stats.histogram_quantile(0.5, [(0.1, 0), (math.inf, 0)]) is None
+    assert stats.histogram_quantile(0.5, []) is None
     # empty buckets below the rank are skipped
-    assert loadgen.histogram_quantile(0.5, [(0.05, 0), (0.1, 0), (0.2, 10), (math.inf, 10)]) == pytest.approx(0.15)
+    assert stats.histogram_quantile(0.5, [(0.05, 0), (0.1, 0), (0.2, 10), (math.inf, 10)]) == pytest.approx(0.15)
 
 
 def test_summary_is_hey_like():

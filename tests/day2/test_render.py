@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tasks import hpa, svg
-from tasks.debug import summarize_metrics
+from tasks.metrics_text import summarize_metrics
 from tasks.errors import LabError
 
 HPA = {

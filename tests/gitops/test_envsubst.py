@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.validate import RenderError, envsubst
+from tasks.validation import RenderError, envsubst
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tasks import validate as v
-from tasks import versions
+from tasks.validation import policies as v
+from tasks import names, versions
 
 
 def test_kind_config_is_valid(repo_root):
@@ -21,7 +21,7 @@ def test_kind_config_shape(repo_root):
     for node in config["nodes"]:
         assert node.get("image") in (None, f"{versions.KIND_NODE_IMAGE_REPO}:{versions.K8S_VERSION}")
         if node["role"] == "worker":
-            assert node["labels"] == {"gitops-lab/tier": "worker"}
+            assert node["labels"] == {names.WORKER_LABEL: names.WORKER_VALUE}
         else:
             assert "labels" not in node and "kubeadmConfigPatches" not in node  # taint kept
     patches = "\n".join(config["containerdConfigPatches"])

@@ -5,20 +5,22 @@ from __future__ import annotations
 import yaml
 from gitops_helpers import edit_yaml, requires_kubectl
 
-from tasks import sync
-from tasks import validate as v
+from tasks import names, sync
+from tasks import validation as v
+from tasks.validation import wiring
+from tasks.validation.render import load_docs
 
 pytestmark = requires_kubectl
 CRDS = "flux-cd/infrastructure/crds"
 
 
 def bootstrap_docs(repo_root) -> list[dict]:
-    return v._load_docs(v.kustomize_build(repo_root / "flux-cd" / "bootstrap" / "oci"))
+    return load_docs(v.kustomize_build(repo_root / "flux-cd" / "bootstrap" / "oci"))
 
 
 def test_the_real_tree_has_no_monitoring_problem(repo_root):
     bootstrap, rendered = v.render_all(repo_root)
-    assert v.monitoring_problems(repo_root, bootstrap, rendered) == []
+    assert wiring.monitoring_problems(repo_root, bootstrap, rendered) == []
 
 
 def test_each_mode_points_infrastructure_at_its_layer_and_only_off_patches_the_apps(repo_root):
@@ -27,7 +29,7 @@ def test_each_mode_points_infrastructure_at_its_layer_and_only_off_patches_the_a
         kss = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Kustomization"}
         assert kss["infrastructure"]["spec"]["path"] == path
         patched = [n for n, d in kss.items() if d["spec"].get("patches")]
-        assert sorted(patched) == (sorted(f"apps-{e}" for e in ("dev", "staging", "production")) if mode == "off" else [])
+        assert sorted(patched) == (sorted(names.APP_LAYERS.values()) if mode == "off" else [])
 
 
 def test_off_patches_remove_every_monitoring_object_with_real_kustomize(repo_root, tmp_path):
@@ -40,7 +42,7 @@ def test_off_patches_remove_every_monitoring_object_with_real_kustomize(repo_roo
         (wrapper / "kustomization.yaml").write_text(yaml.safe_dump({
             "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
             "resources": ["../apps/dev"], "patches": ks["spec"]["patches"]}))
-        out = v._load_docs(v.kustomize_build(wrapper))
+        out = load_docs(v.kustomize_build(wrapper))
     finally:
         for f in wrapper.glob("*"):
             f.unlink()

@@ -1,7 +1,7 @@
 """Each policy is shown to fail on a deliberately broken copy of the tree.
 
 A case copies flux-cd/ (+ kind config, design note) to tmp_path, breaks one
-thing, runs tasks.validate.validate on the copy and asserts that the specific
+thing, runs tasks.validation.validate on the copy and asserts that the specific
 policy reports it.
 """
 
@@ -12,7 +12,7 @@ import copy
 import pytest
 from gitops_helpers import edit_yaml, find, requires_kubectl
 
-from tasks import validate as v
+from tasks import validation as v
 
 pytestmark = requires_kubectl
 

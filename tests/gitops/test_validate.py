@@ -6,7 +6,10 @@ import time
 
 from gitops_helpers import requires_kubectl
 
-from tasks import validate as v
+from tasks import names, versions
+from tasks import validation as v
+from tasks.validation import schemas
+from tasks.validation.render import render
 
 pytestmark = requires_kubectl
 
@@ -21,18 +24,18 @@ def test_real_tree_is_valid(repo_root):
 
 def test_render_substitutes_app_image_from_lab_vars(repo_root):
     image = "localhost:5001/lab-app:3f2a9c1b7d4e"
-    for env in v.ENVIRONMENTS:
-        objs = v.render(repo_root, f"flux-cd/apps/{env}", {"APP_IMAGE": image})
+    for env in names.ENVIRONMENTS:
+        objs = render(repo_root, f"flux-cd/apps/{env}", {"APP_IMAGE": image})
         deployment = next(o for o in objs if o["kind"] == "Deployment")
         assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == image
         assert "${" not in str(objs)
 
 
 def test_render_uses_concrete_default_without_lab_vars(repo_root):
-    objs = v.render(repo_root, repo_root / "flux-cd/apps/dev", None)
+    objs = render(repo_root, repo_root / "flux-cd/apps/dev", None)
     image = next(o for o in objs if o["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
     repo, tag = image.rsplit(":", 1)
-    assert repo.endswith("/" + v.versions.APP_IMAGE_NAME)
+    assert repo.endswith("/" + versions.APP_IMAGE_NAME)
     assert tag and tag != "latest"
 
 
@@ -42,7 +45,7 @@ def test_lab_vars_image_is_also_checked(repo_root):
 
 
 def test_bootstrap_renders_without_variables(repo_root):
-    for variant in v.BOOTSTRAP_VARIANTS:
+    for variant in names.BOOTSTRAP_VARIANTS:
         text = v.kustomize_build(repo_root / "flux-cd" / "bootstrap" / variant)
         assert "${" not in text
 
@@ -52,12 +55,12 @@ def test_every_kind_has_a_schema(repo_root):
     for objs in [*bootstrap.values(), *rendered.values()]:
         for obj in objs:
             key = (obj["apiVersion"], obj["kind"])
-            assert key in v.crd_validators() or v._k8s_validator(obj["kind"], obj["apiVersion"]) is not None, key
+            assert key in schemas.crd_validators() or schemas._k8s_validator(obj["kind"], obj["apiVersion"]) is not None, key
 
 
 def test_expected_names(repo_root):
     _, rendered = v.render_all(repo_root)
-    for env in v.ENVIRONMENTS:
+    for env in names.ENVIRONMENTS:
         objs = rendered[f"apps/{env}"]
         kinds = {(o["kind"], o["metadata"]["name"]) for o in objs}
         for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ServiceMonitor"):

@@ -2,6 +2,7 @@
 kubectl, flux or docker call costs 50-300 ms, and a no-op is the most frequent run of all."""
 from __future__ import annotations
 
+from tasks import names
 from tests.graph.conftest import has
 
 NOOP_BUDGET = 12  # from 36: everything verify and the reality checks establish, asked once per run
@@ -23,6 +24,6 @@ def test_setup_runs_within_its_call_budget_and_a_noop_still_checks_everything(la
     # environment's routes through a port-forward (verify printed its table).
     assert has(noop, "docker version") and has(noop, "docker ps")
     assert has(noop, "kubectl --context kind-gitops-lab get ")
-    for env in ("dev", "staging", "production"):
+    for env in names.ENVIRONMENTS:
         assert has(noop, f"kubectl --context kind-gitops-lab -n {env} port-forward svc/app"), noop
     assert "/healthz /readyz /metrics" in proc.stdout and proc.stdout.count("200 200 200") == 3

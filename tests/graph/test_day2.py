@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from tasks import names
 from tests.graph.conftest import has
 
 CTX = "kind-gitops-lab"
@@ -341,7 +342,7 @@ def test_flux_controls_status_tables_and_cleanup_app(built):
 
     proc = lab.doit("flux_suspend")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    for ks in ("infrastructure", "apps-dev", "apps-staging", "apps-production"):
+    for ks in names.FLUX_KUSTOMIZATIONS:
         assert obj(lab, "Kustomization", "flux-system", ks)["spec"].get("suspend") is True, ks
     proc = lab.doit("check_flux")
     failed_cleanly(proc)
@@ -360,7 +361,7 @@ def test_flux_controls_status_tables_and_cleanup_app(built):
     proc = lab.doit("flux_status")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = table(proc.stdout, "KIND")
-    for ks in ("infrastructure", "apps-dev", "apps-staging", "apps-production"):
+    for ks in names.FLUX_KUSTOMIZATIONS:
         kind, _, ready, rev, *_ = rows[f"flux-system/{ks}"]
         assert (kind, ready) == ("Kustomization", "True") and re.fullmatch(r"latest@sha256:[0-9a-f]{12}", rev), rows
     assert rows["flux-system/lab-gitops"][:3] == ["OCIRepository", "flux-system/lab-gitops", "True"]
@@ -372,7 +373,7 @@ def test_flux_controls_status_tables_and_cleanup_app(built):
     assert set(nodes) == NODES and all(r[2] == "Ready" for r in nodes.values())
     assert nodes["gitops-lab-control-plane"][1] == "control-plane" and nodes["gitops-lab-worker"][1] == "worker"
     envs = table(proc.stdout, "ENV")
-    assert set(envs) == {"dev", "staging", "production"}
+    assert set(envs) == set(names.ENVIRONMENTS)
     image = rf"localhost:{lab.port}/lab-app:[0-9a-f]{{12}}@sha256:[0-9a-f]{{64}}"  # by the pushed digest
     assert all(re.fullmatch(image, r[1]) for r in envs.values()), envs
     assert len({r[1] for r in envs.values()}) == 1  # one image everywhere

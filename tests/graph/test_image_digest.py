@@ -6,9 +6,8 @@ import re
 
 import requests
 
+from tasks.names import ENVIRONMENTS
 from tests.graph.conftest import has
-
-ENVIRONMENTS = ("dev", "staging", "production")
 
 
 def registry_digest(lab, tag: str) -> str:

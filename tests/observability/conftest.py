@@ -21,12 +21,12 @@ from obs_names import DASHBOARD_FILE
 
 @pytest.fixture(scope="session")
 def rendered() -> dict[str, list[dict]]:
-    """layer -> objects, rendered like Flux does (tasks.validate.render_all)."""
+    """layer -> objects, rendered like Flux does (tasks.validation.render_all)."""
     if not (os.environ.get("KUBECTL") or shutil.which("kubectl")):
         pytest.skip("kubectl (with kustomize v5) not on PATH")
-    from tasks import validate
+    from tasks import validation
 
-    return validate.render_all(REPO)[1]
+    return validation.render_all(REPO)[1]
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pathlib
 
+from tasks import names
+
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 DASHBOARD_FILE = REPO / "flux-cd" / "infrastructure" / "monitoring" / "dashboards" / "gitops-lab-app.json"
-ENVIRONMENTS = ("dev", "staging", "production")
+ENVIRONMENTS = names.ENVIRONMENTS
 
 # kube-state-metrics v2 (kube-prometheus-stack's subchart) and the kubelet's cAdvisor.
 # Every series gets job/instance/... target labels too (TARGET_LABELS).

@@ -34,11 +34,11 @@ def _fail_rate(objs) -> float:
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_rule_validates_against_the_crd_schema(rendered, env):
-    from tasks import validate
+    from tasks.validation import schemas
 
     rule = _one(rendered[f"apps/{env}"], "PrometheusRule", "app")
-    assert ("monitoring.coreos.com/v1", "PrometheusRule") in validate.crd_validators()
-    assert validate.schema_problems([rule], env) == []
+    assert ("monitoring.coreos.com/v1", "PrometheusRule") in schemas.crd_validators()
+    assert schemas.schema_problems([rule], env) == []
     assert rule["metadata"]["namespace"] == env
 
 
@@ -125,16 +125,16 @@ def test_error_budget_follows_each_environments_fail_rate(rendered):
 def test_validate_reports_unresolved_vars_and_broken_dashboards(rendered):
     import copy
 
-    from tasks import validate
+    from tasks.validation import stack
 
-    assert validate.observability_problems(rendered) == []
+    assert stack.observability_problems(rendered) == []
     broken = copy.deepcopy(rendered)
     rule = _one(broken["apps/dev"], "PrometheusRule", "app")
     rule["spec"]["groups"][0]["rules"][0]["expr"] = 'vector($(APP_FAIL_RATE))'
     cm = next(o for o in broken["infrastructure"] if o["kind"] == "ConfigMap")
     cm["data"] = {"x.json": "{not json"}
     cm["metadata"]["annotations"] = {}
-    problems = validate.observability_problems(broken)
+    problems = stack.observability_problems(broken)
     assert any("[alerts]" in p and "apps/dev" in p for p in problems)
     assert any("[dashboard]" in p and "not JSON" in p for p in problems)
     assert any("[dashboard]" in p and "substitute" in p for p in problems)

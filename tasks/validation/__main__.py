@@ -1,0 +1,3 @@
+from tasks.validation.check import main
+
+raise SystemExit(main())
