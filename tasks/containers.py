@@ -48,14 +48,14 @@ def _docker_failed(what: str, res) -> LabError:
                     "is Docker running? try `docker info`")
 
 
-def listing(t) -> dict[str, Container]:
+def listing(lab) -> dict[str, Container]:
     """Every container of this Docker host by name, from one `docker ps --all` per run.
 
     Steps share it (the registry, the kind nodes and the cluster's identity are all in it);
     any docker or kind command forgets it (Tools.forget), so it never outlives a change.
     """
-    if "containers" not in t.memo:
-        res = t.probe("docker", "ps", "--all", "--no-trunc", "--format", LIST_FORMAT, check=False, timeout=60)
+    if "containers" not in lab.memo:
+        res = lab.probe("docker", "ps", "--all", "--no-trunc", "--format", LIST_FORMAT, check=False, timeout=60)
         if not res.ok:
             raise _docker_failed("ps --all", res)
         found = {}
@@ -67,25 +67,25 @@ def listing(t) -> dict[str, Container]:
             for name in names.split(","):
                 found[name] = Container(cid, name, state, tuple(n for n in networks.split(",") if n),
                                         tuple(p.strip() for p in ports.split(",") if p.strip()), kind_cluster)
-        t.memo["containers"] = found
-    return t.memo["containers"]
+        lab.memo["containers"] = found
+    return lab.memo["containers"]
 
 
-def find(t, name: str) -> Container | None:
+def find(lab, name: str) -> Container | None:
     """The container named exactly NAME, or None when there is none."""
-    return listing(t).get(name)
+    return listing(lab).get(name)
 
 
-def kind_nodes(t, cluster: str) -> list[Container]:
+def kind_nodes(lab, cluster: str) -> list[Container]:
     """The node containers of kind cluster CLUSTER, as `kind get nodes` finds them (by their label)."""
-    return sorted((c for c in listing(t).values() if c.kind_cluster == cluster), key=lambda c: c.name)
+    return sorted((c for c in listing(lab).values() if c.kind_cluster == cluster), key=lambda c: c.name)
 
 
-def image_present(t, ref: str) -> bool:
+def image_present(lab, ref: str) -> bool:
     """Is the image REF (name:tag) in the local image store? Asked once per run until docker changes something."""
-    seen = t.memo.setdefault("images", {})
+    seen = lab.memo.setdefault("images", {})
     if ref not in seen:
-        res = t.probe("docker", "image", "ls", "--quiet", ref, check=False, timeout=60)
+        res = lab.probe("docker", "image", "ls", "--quiet", ref, check=False, timeout=60)
         if not res.ok:
             raise _docker_failed(f"image ls {ref}", res)
         seen[ref] = bool(res.out.strip())

@@ -87,37 +87,37 @@ def pod_problem(pod: dict | None) -> str:
     return f"phase {st.get('phase', 'unknown')}"
 
 
-def ensure_namespace(t, cfg, ns: str) -> None:
+def ensure_namespace(lab, ns: str) -> None:
     doc = {"apiVersion": "v1", "kind": "Namespace",
            "metadata": {"name": ns, "labels": {DEBUG_LABEL: "outsider", "app.kubernetes.io/part-of": "gitops-lab"}}}
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=json.dumps(doc), timeout=60)
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=json.dumps(doc), timeout=60)
 
 
-def ensure_probe_pod(t, cfg, ns: str) -> None:
+def ensure_probe_pod(lab, ns: str) -> None:
     """A Running curl pod in `ns`: reused when healthy, recreated when not."""
-    pod = None if t.dry_run else kube.get_json(t, cfg, "pod", PROBE_POD, "-n", ns, missing_ok=True)
+    pod = None if lab.dry_run else kube.get_json(lab, "pod", PROBE_POD, "-n", ns, missing_ok=True)
     if healthy(pod):
         console.info(f"reusing pod {ns}/{PROBE_POD}")
         return
     if pod:
         console.info(f"recreating pod {ns}/{PROBE_POD} ({pod_problem(pod)})")
-        t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", ns, "delete", "pod", PROBE_POD, "--ignore-not-found",
+        lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "-n", ns, "delete", "pod", PROBE_POD, "--ignore-not-found",
                                                "--wait=true", "--timeout=60s"), timeout=90)
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=json.dumps(probe_pod_manifest(ns)),
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=json.dumps(probe_pod_manifest(ns)),
              timeout=60)
-    if t.dry_run:
+    if lab.dry_run:
         return
-    res = t.probe("kubectl", *kube.kubectl_args(cfg, "-n", ns, "wait", "--for=condition=Ready", f"pod/{PROBE_POD}",
+    res = lab.probe("kubectl", *kube.kubectl_args(lab.cfg, "-n", ns, "wait", "--for=condition=Ready", f"pod/{PROBE_POD}",
                                                 "--timeout=120s"), timeout=150, check=False)
     if not res.ok:
-        pod = kube.get_json(t, cfg, "pod", PROBE_POD, "-n", ns, missing_ok=True)
+        pod = kube.get_json(lab, "pod", PROBE_POD, "-n", ns, missing_ok=True)
         raise LabError(f"debug pod {ns}/{PROBE_POD} did not become Ready", pod_problem(pod),
                        f"can the nodes pull {versions.CURL_IMAGE}? see `kubectl -n {ns} describe pod {PROBE_POD}`")
 
 
-def curl(t, cfg, ns: str, url: str):
+def curl(lab, ns: str, url: str):
     """`kubectl exec` curl in the probe pod of `ns`; the Result, never raising on curl's exit code."""
-    return t.probe("kubectl", *kube.kubectl_args(cfg, "-n", ns, "exec", PROBE_POD, "--",
+    return lab.probe("kubectl", *kube.kubectl_args(lab.cfg, "-n", ns, "exec", PROBE_POD, "--",
                                                  "curl", "-sS", "-m", CURL_TIMEOUT, url),
                    timeout=60, check=False)
 
@@ -171,10 +171,10 @@ def open_policies(policies: list[dict]) -> list[str]:
     return sorted(found)
 
 
-def open_ingress_policies(t, cfg, ns: str) -> list[str]:
+def open_ingress_policies(lab, ns: str) -> list[str]:
     """Best effort, for the error message only: [] when the policies can't be read."""
     try:
-        return open_policies(kube.items(kube.get_json(t, cfg, "networkpolicies", "-n", ns, missing_ok=True,
+        return open_policies(kube.items(kube.get_json(lab, "networkpolicies", "-n", ns, missing_ok=True,
                                                       quiet=True)))
     except Exception:  # noqa: BLE001 - a diagnostic must never hide the finding it explains
         return []
@@ -200,25 +200,25 @@ def print_summary(summary: dict) -> None:
 
 # --- tasks --------------------------------------------------------------------------------------
 
-def debug_metrics(t, cfg) -> dict:
-    ns = cfg.APP_ENV
+def debug_metrics(lab) -> dict:
+    ns = lab.cfg.APP_ENV
     health, metrics = service_url(ns, "/healthz"), service_url(ns, "/metrics")
-    if t.dry_run:
-        ensure_probe_pod(t, cfg, MONITORING)
-        ensure_namespace(t, cfg, OUTSIDER)
-        ensure_probe_pod(t, cfg, OUTSIDER)
+    if lab.dry_run:
+        ensure_probe_pod(lab, MONITORING)
+        ensure_namespace(lab, OUTSIDER)
+        ensure_probe_pod(lab, OUTSIDER)
         console.info(f"dry run: would curl {health} and {metrics} from {MONITORING}, "
                      f"then {health} from {OUTSIDER} (expecting a refusal)")
         return {}
-    if not kube.get_json(t, cfg, "namespace", MONITORING, missing_ok=True):
+    if not kube.get_json(lab, "namespace", MONITORING, missing_ok=True):
         raise LabError(f"namespace {MONITORING} does not exist", "Flux's infrastructure Kustomization creates it",
                        "run `doit setup` (then `doit flux_status`)")
-    if not kube.get_json(t, cfg, "service", names.APP, "-n", ns, missing_ok=True):
+    if not kube.get_json(lab, "service", names.APP, "-n", ns, missing_ok=True):
         raise LabError(f"no Service {names.APP} in {ns}", "Flux has not applied the app there",
                        "run `doit setup`, or `doit flux_resume` after cleanup_app")
 
-    ensure_probe_pod(t, cfg, MONITORING)
-    res = curl(t, cfg, MONITORING, health)
+    ensure_probe_pod(lab, MONITORING)
+    res = curl(lab, MONITORING, health)
     if exec_failed(res):
         raise LabError(f"could not run curl in {MONITORING}/{PROBE_POD}", res.err.strip()[-200:],
                        "run `doit debug_cleanup` and try again")
@@ -228,7 +228,7 @@ def debug_metrics(t, cfg) -> dict:
                        f"NetworkPolicy allow-monitoring-scrape in {ns} must let {MONITORING} in; "
                        f"check the app with `doit verify`")
     console.ok(f"{MONITORING} → {health}: ok")
-    res = curl(t, cfg, MONITORING, metrics)
+    res = curl(lab, MONITORING, metrics)
     if not res.ok:
         raise LabError(f"{metrics} failed from namespace {MONITORING}",
                        REFUSED.get(res.rc, f"curl exit {res.rc}") + f": {res.err.strip()[-160:]}",
@@ -238,14 +238,14 @@ def debug_metrics(t, cfg) -> dict:
     print_summary(summary)
 
     # Isolation: the same request from a namespace the NetworkPolicies do not allow.
-    ensure_namespace(t, cfg, OUTSIDER)
-    ensure_probe_pod(t, cfg, OUTSIDER)
-    res = curl(t, cfg, OUTSIDER, health)
+    ensure_namespace(lab, OUTSIDER)
+    ensure_probe_pod(lab, OUTSIDER)
+    res = curl(lab, OUTSIDER, health)
     if exec_failed(res):
         raise LabError(f"could not run curl in {OUTSIDER}/{PROBE_POD}", res.err.strip()[-200:],
                        "run `doit debug_cleanup` and try again")
     if res.ok:
-        culprits = open_ingress_policies(t, cfg, ns)
+        culprits = open_ingress_policies(lab, ns)
         got = f"a pod in {OUTSIDER} got {res.out.strip()[:40]!r} from {health}"
         if culprits:
             listed = ", ".join(f"{ns}/{name}" for name in culprits)
@@ -264,8 +264,8 @@ def debug_metrics(t, cfg) -> dict:
     return {"requests_by_code": summary["by_code"]}
 
 
-def debug_cleanup(t, cfg) -> None:
-    debugpods.remove(t, cfg)
+def debug_cleanup(lab) -> None:
+    debugpods.remove(lab)
 
 
 # --- interactive shells ---------------------------------------------------------------------------
@@ -283,9 +283,9 @@ def shell_overrides(name: str, restricted: bool) -> str:
     return json.dumps({"spec": spec}, separators=(",", ":"))
 
 
-def _shell(t, cfg, ns: str) -> int:
-    namespace = None if t.dry_run else kube.get_json(t, cfg, "namespace", ns, missing_ok=True)
-    if not t.dry_run and not namespace:
+def _shell(lab, ns: str) -> int:
+    namespace = None if lab.dry_run else kube.get_json(lab, "namespace", ns, missing_ok=True)
+    if not lab.dry_run and not namespace:
         raise LabError(f"namespace {ns} does not exist", "the lab creates dev, staging, production and monitoring",
                        "run `doit setup`, or pick APP_ENV=dev|staging|production")
     labels = ((namespace or {}).get("metadata") or {}).get("labels") or {}
@@ -296,21 +296,21 @@ def _shell(t, cfg, ns: str) -> int:
         console.info(f"{ns} enforces the restricted Pod Security Standard: the shell runs as a non-root user "
                      f"without capabilities (no tcpdump)")
     try:
-        rc = t.interactive("kubectl", *kube.kubectl_args(
-            cfg, "-n", ns, "run", name, f"--image={versions.DEBUG_IMAGE}", "--restart=Never",
+        rc = lab.interactive("kubectl", *kube.kubectl_args(
+            lab.cfg, "-n", ns, "run", name, f"--image={versions.DEBUG_IMAGE}", "--restart=Never",
             f"--labels={DEBUG_LABEL}=shell,app.kubernetes.io/part-of=gitops-lab",
             "--override-type=strategic", f"--overrides={shell_overrides(name, restricted)}",
             *tty, "--command", "--", "bash", "-l"))
     finally:
-        t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", ns, "delete", "pod", name, "--ignore-not-found",
+        lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "-n", ns, "delete", "pod", name, "--ignore-not-found",
                                                "--wait=false"), timeout=60, check=False)
     return rc
 
 
 def debug_shell(namespace: str | None):
-    """fn(t, cfg): an interactive shell in a throwaway pod in `namespace` (None: APP_ENV), removed afterwards."""
-    def run(t, cfg) -> None:
-        rc = _shell(t, cfg, namespace or cfg.APP_ENV)
+    """fn(lab): an interactive shell in a throwaway pod in `namespace` (None: APP_ENV), removed afterwards."""
+    def run(lab) -> None:
+        rc = _shell(lab, namespace or lab.cfg.APP_ENV)
         if rc:
             console.warn(f"the shell ended with exit code {rc}")
     run.__name__ = f"debug_shell_{namespace or 'app'}"

@@ -5,13 +5,13 @@ from __future__ import annotations
 from tasks import console, kube, names
 
 
-def remove(t, cfg) -> None:
+def remove(lab) -> None:
     """The probe pod in monitoring, the outsider namespace (with its probe pod), every shell pod."""
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", names.MONITORING_NAMESPACE, "delete", "pod", names.PROBE_POD,
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "-n", names.MONITORING_NAMESPACE, "delete", "pod", names.PROBE_POD,
                                            "--ignore-not-found", "--wait=false"), timeout=60)
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "delete", "namespace", names.OUTSIDER, "--ignore-not-found",
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "delete", "namespace", names.OUTSIDER, "--ignore-not-found",
                                            "--wait=false"), timeout=60)
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "delete", "pod", "--all-namespaces", "-l",
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "delete", "pod", "--all-namespaces", "-l",
                                            f"{names.DEBUG_LABEL}=shell", "--ignore-not-found", "--wait=false"),
              timeout=60)
     console.ok(f"debug pods removed; namespace {names.OUTSIDER} is being deleted")

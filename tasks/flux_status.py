@@ -10,12 +10,12 @@ KINDS = ("kustomizations.kustomize.toolkit.fluxcd.io", "helmreleases.helm.toolki
          "ocirepositories.source.toolkit.fluxcd.io", "gitrepositories.source.toolkit.fluxcd.io")
 
 
-def objects(t, cfg, quiet: bool = False, fresh: bool = False) -> list[dict]:
+def objects(lab, quiet: bool = False, fresh: bool = False) -> list[dict]:
     """Every Flux object of KINDS (a kind whose CRD is absent has none), in one `kubectl get` shared by
     the run; FRESH reads them again (a wait: Flux changes them without a mutation of ours)."""
     if fresh:
-        kube.forget(t, *KINDS)
-    found = kube.snapshot(t, cfg, KINDS, quiet=quiet)
+        kube.forget(lab, *KINDS)
+    found = kube.snapshot(lab, KINDS, quiet=quiet)
     return [obj for kind in KINDS for obj in found[kind] or []]
 
 
@@ -31,12 +31,12 @@ def not_ready(objs: list[dict]) -> list[tuple[dict, str]]:
     return bad
 
 
-def wait_ready(t, cfg, timeout: float = 900, poll: float = 5, expect: int = 1) -> list[dict]:
+def wait_ready(lab, timeout: float = 900, poll: float = 5, expect: int = 1) -> list[dict]:
     """Wait until every Flux object is Ready; name the one that is not and why on timeout."""
     deadline = time.monotonic() + timeout
     last = None
     while True:
-        objs = objects(t, cfg, quiet=last is not None, fresh=True)
+        objs = objects(lab, quiet=last is not None, fresh=True)
         bad = not_ready(objs)
         if len(objs) >= expect and not bad:
             return objs

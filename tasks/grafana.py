@@ -59,13 +59,13 @@ def service_port(svc: dict) -> int:
     return int(ports[0]["port"])
 
 
-def _secret_value(t, cfg, key: str) -> str | None:
+def _secret_value(lab, key: str) -> str | None:
     """One key of the Grafana Secret, decoded; None when the Secret or the key is missing.
 
     Reads only that key (jsonpath), quietly: the value never reaches the terminal
     unless the caller prints it.
     """
-    res = t.probe("kubectl", *kube.kubectl_args(cfg, "-n", NAMESPACE, "get", "secret", SECRET,
+    res = lab.probe("kubectl", *kube.kubectl_args(lab.cfg, "-n", NAMESPACE, "get", "secret", SECRET,
                                                  "-o", f"jsonpath={{.data.{key}}}"),
                   check=False, quiet=True, timeout=30)
     if not res.ok or not res.out.strip():
@@ -96,7 +96,7 @@ def _wait_forever() -> None:
         time.sleep(3600)
 
 
-def grafana(t, cfg, *, show_password: bool | None = None,
+def grafana(lab, *, show_password: bool | None = None,
             hold: Callable[[str], None] | None = None) -> dict:
     """Port-forward svc/kube-prometheus-stack-grafana, print the URL and the login, then wait.
 
@@ -107,26 +107,26 @@ def grafana(t, cfg, *, show_password: bool | None = None,
     to stop: it ends the port-forward and returns normally.
     """
     if show_password is None:
-        show_password = bool(getattr(cfg, "SHOW_PASSWORD", "")) or show_password_requested()
+        show_password = bool(getattr(lab.cfg, "SHOW_PASSWORD", "")) or show_password_requested()
     show = show_password
-    if t.dry_run:
+    if lab.dry_run:
         console.info(f"dry run: would port-forward svc/{SERVICE} in {NAMESPACE} on a free local port "
                      f"(changes nothing in the cluster)")
         return {}
-    svc = kube.get_json(t, cfg, "service", SERVICE, "-n", NAMESPACE, missing_ok=True)
+    svc = kube.get_json(lab, "service", SERVICE, "-n", NAMESPACE, missing_ok=True)
     if not svc:
         raise LabError(f"no Service {NAMESPACE}/{SERVICE}",
                        f"kube-prometheus-stack (HelmRelease {NAMESPACE}/{RELEASE}) is not installed yet",
-                       f"run `doit setup`, then `flux --context {cfg.KUBE_CONTEXT} get helmreleases -n {NAMESPACE}`")
+                       f"run `doit setup`, then `flux --context {lab.cfg.KUBE_CONTEXT} get helmreleases -n {NAMESPACE}`")
     remote = service_port(svc)
-    user = _secret_value(t, cfg, USER_KEY)
-    password = _secret_value(t, cfg, PASSWORD_KEY) if show else None
+    user = _secret_value(lab, USER_KEY)
+    password = _secret_value(lab, PASSWORD_KEY) if show else None
     if user is None:
         console.warn(f"Secret {NAMESPACE}/{SECRET} has no {USER_KEY}; the chart's default user is admin")
         user = "admin"
     result: dict = {}
     try:
-        with interrupt_on_sigterm(), portforward.forward(t, cfg, NAMESPACE, f"svc/{SERVICE}", remote) as base:
+        with interrupt_on_sigterm(), portforward.forward(lab, NAMESPACE, f"svc/{SERVICE}", remote) as base:
             result = {"url": base, "dashboard": base + DASHBOARD_PATH}
             if not wait_healthy(base):
                 console.warn("Grafana does not answer /api/health yet; it may still be starting")
@@ -140,7 +140,7 @@ def grafana(t, cfg, *, show_password: bool | None = None,
                     console.info(f"password: {password}")
             else:
                 console.info(f"password: in Secret {NAMESPACE}/{SECRET}, key {PASSWORD_KEY} — "
-                             f"not printed; rerun with {SHOW_PASSWORD_ENV}=1, or: {secret_command(cfg)}")
+                             f"not printed; rerun with {SHOW_PASSWORD_ENV}=1, or: {secret_command(lab.cfg)}")
             console.info("Ctrl-C stops the port-forward")
             (hold or (lambda _base: _wait_forever()))(base)
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ from doit.tools import config_changed
 
 from tasks import config, console, operations, state
 from tasks.errors import LabError
-from tasks.tools import Tools
+from tasks.lab import Lab
 
 _RUNTIME: dict = {}
 
@@ -68,10 +68,11 @@ def doit_config(cfg: config.Config) -> dict:
     }
 
 
-def tools() -> Tools:
-    if "tools" not in _RUNTIME:
-        _RUNTIME["tools"] = Tools(_RUNTIME["cfg"])
-    return _RUNTIME["tools"]
+def lab() -> Lab:
+    """This run's context (made on first use: `doit list` binds no tool)."""
+    if "lab" not in _RUNTIME:
+        _RUNTIME["lab"] = Lab(_RUNTIME["cfg"])
+    return _RUNTIME["lab"]
 
 
 def cfg() -> config.Config:
@@ -101,14 +102,14 @@ def doit_tasks(cfg: config.Config, graph: tuple[str, ...]):
 
 
 def action(op: operations.Operation):
-    """A doit python-action running op.run(tools, cfg), framed as one step."""
+    """A doit python-action running op.run(lab), framed as one step."""
     def run():
         try:
             if not op.framed:
-                result = op.run(tools(), cfg())
+                result = op.run(lab())
             else:
                 with console.step(op.name, operations.doing(op, cfg())):
-                    result = op.run(tools(), cfg())
+                    result = op.run(lab())
         except LabError as exc:
             console.error(exc.line())
             return TaskFailed(exc.line())
@@ -126,10 +127,10 @@ def action(op: operations.Operation):
 
 
 def reality(fn):
-    """An uptodate callable: fn(tools, cfg) -> bool, quietly False when reality can't be read."""
+    """An uptodate callable: fn(lab) -> bool, quietly False when reality can't be read."""
     def check(task, values):
         try:
-            return bool(fn(tools(), cfg()))
+            return bool(fn(lab()))
         except LabError:
             return False
     check.__name__ = fn.__name__
@@ -172,7 +173,7 @@ class Reporter(ConsoleReporter):
             console.error(f"stopped after {took}: {names} failed; fix the cause above and run the same "
                           "command again (finished steps are not redone)")
             return
-        rt = _RUNTIME.get("tools")
+        rt = _RUNTIME.get("lab")
         if rt is not None and rt.dry_run:
             planned = rt.planned
             console.say(f"\ndry run: {len(planned)} mutating command(s) would run, none ran.", "bold")

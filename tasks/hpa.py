@@ -113,23 +113,23 @@ def render(ns: str, elapsed: float | None, hpa: dict, pods: list[dict]) -> str:
     return head + "\n" + "\n".join("  " + line for line in body.splitlines())
 
 
-def read(t, cfg, ns: str, quiet: bool = True) -> tuple[dict | None, list[dict]]:
-    hpa = kube.get_json(t, cfg, "hpa", names.APP, "-n", ns, missing_ok=True, quiet=quiet)
-    pods = kube.items(kube.get_json(t, cfg, "pods", "-n", ns, "-l", APP_SELECTOR, quiet=quiet))
+def read(lab, ns: str, quiet: bool = True) -> tuple[dict | None, list[dict]]:
+    hpa = kube.get_json(lab, "hpa", names.APP, "-n", ns, missing_ok=True, quiet=quiet)
+    pods = kube.items(kube.get_json(lab, "pods", "-n", ns, "-l", APP_SELECTOR, quiet=quiet))
     return hpa, pods
 
 
-def require_hpa(t, cfg, ns: str) -> dict:
-    hpa = kube.get_json(t, cfg, "hpa", names.APP, "-n", ns, missing_ok=True)
+def require_hpa(lab, ns: str) -> dict:
+    hpa = kube.get_json(lab, "hpa", names.APP, "-n", ns, missing_ok=True)
     if not hpa:
         raise LabError(f"no HorizontalPodAutoscaler {names.APP} in {ns}", "Flux has not applied the app there",
                        "run `doit setup` (or `doit flux_status` to see why)")
     return hpa
 
 
-def metrics_api_ready(t, cfg) -> bool:
+def metrics_api_ready(lab) -> bool:
     try:
-        return metrics_server.api_available(t, cfg)
+        return metrics_server.api_available(lab)
     except LabError:
         return False
 
@@ -313,24 +313,24 @@ def _show(ns, elapsed, hpa, pods) -> None:
 
 # --- tasks --------------------------------------------------------------------------------------------
 
-def hpa_demo(t, cfg) -> dict:
-    ns, duration, concurrency, pause = _settings(cfg)
-    if t.dry_run:
+def hpa_demo(lab) -> dict:
+    ns, duration, concurrency, pause = _settings(lab.cfg)
+    if lab.dry_run:
         console.info(f"dry run: would port-forward to svc/{names.APP} in {ns}, load /work for {duration}s "
                      f"at {concurrency} and watch the HPA every {pause}s (changes nothing in the cluster)")
         return {}
-    hpa = require_hpa(t, cfg, ns)
-    metrics_ok = metrics_api_ready(t, cfg)
+    hpa = require_hpa(lab, ns)
+    metrics_ok = metrics_api_ready(lab)
     if not metrics_ok:
         console.warn(METRICS_HINT)
     samples: list[Sample] = []
     load = None
     interrupted = False
     try:
-        with interrupt_on_sigterm(), portforward.forward(t, cfg, ns) as base:
+        with interrupt_on_sigterm(), portforward.forward(lab, ns) as base:
             console.info(f"port-forward {base} → svc/{names.APP}:{names.APP_PORT} in {ns}; waiting for /readyz")
             wait_ready(base)
-            hpa, pods = read(t, cfg, ns)
+            hpa, pods = read(lab, ns)
             _show(ns, 0, hpa, pods)
             samples.append(to_sample(0, hpa))
             load = make_load(base + "/work", duration, concurrency)
@@ -346,14 +346,14 @@ def hpa_demo(t, cfg) -> dict:
                             console.say(line)
                         next_progress += 1
                     if now >= next_sample:
-                        hpa, pods = read(t, cfg, ns)
+                        hpa, pods = read(lab, ns)
                         rps, p99 = load.window(min(pause, now - started))
                         samples.append(to_sample(now - started, hpa, rps, p99))
                         _show(ns, now - started, hpa, pods)
                         next_sample += pause
                         if now - started > duration + 60:  # never outlive a stuck load
                             break
-                hpa, pods = read(t, cfg, ns)
+                hpa, pods = read(lab, ns)
                 end = time.monotonic() - started
                 samples.append(to_sample(end, hpa, *load.window(min(pause, max(end, 0.001)))))
                 _show(ns, end, hpa, pods)
@@ -405,13 +405,13 @@ def _timeline(samples: list[Sample], ns: str):
     return path
 
 
-def hpa_load(t, cfg) -> dict:
-    ns, duration, concurrency, _ = _settings(cfg)
-    if t.dry_run:
+def hpa_load(lab) -> dict:
+    ns, duration, concurrency, _ = _settings(lab.cfg)
+    if lab.dry_run:
         console.info(f"dry run: would port-forward to svc/{names.APP} in {ns} and load /work for {duration}s")
         return {}
     try:
-        with interrupt_on_sigterm(), portforward.forward(t, cfg, ns) as base:
+        with interrupt_on_sigterm(), portforward.forward(lab, ns) as base:
             console.info(f"port-forward {base} → svc/{names.APP}:{names.APP_PORT} in {ns}; waiting for /readyz")
             wait_ready(base)
             load = make_load(base + "/work", duration, concurrency)
@@ -432,15 +432,15 @@ def hpa_load(t, cfg) -> dict:
     return {}
 
 
-def hpa_watch(t, cfg) -> None:
-    ns, duration, _, pause = _settings(cfg)
-    require_hpa(t, cfg, ns)
-    if not metrics_api_ready(t, cfg):
+def hpa_watch(lab) -> None:
+    ns, duration, _, pause = _settings(lab.cfg)
+    require_hpa(lab, ns)
+    if not metrics_api_ready(lab):
         console.warn(METRICS_HINT)
     started = time.monotonic()
     try:
         while True:
-            hpa, pods = read(t, cfg, ns)
+            hpa, pods = read(lab, ns)
             elapsed = time.monotonic() - started
             _show(ns, elapsed, hpa, pods)
             if elapsed + pause > duration:
@@ -450,7 +450,7 @@ def hpa_watch(t, cfg) -> None:
         console.info("stopped")
 
 
-def hpa_stop(t, cfg) -> None:
+def hpa_stop(lab) -> None:
     ended = portforward.stop_leftovers()
     if ended:
         console.ok(f"ended {ended} leftover port-forward(s)")
@@ -478,7 +478,7 @@ def recommendation(hpa: dict) -> int | None:
     return max(asks)
 
 
-def wait_until_unloaded(t, cfg, ns: str, low: int, timeout: float, poll: float = 5) -> None:
+def wait_until_unloaded(lab, ns: str, low: int, timeout: float, poll: float = 5) -> None:
     """Wait until the HPA's metrics no longer carry load that would keep more than `low` replicas.
 
     Scaling down earlier is undone: with a scale-up stabilization of 0 s the HPA raises the replicas
@@ -489,7 +489,7 @@ def wait_until_unloaded(t, cfg, ns: str, low: int, timeout: float, poll: float =
     deadline = time.monotonic() + timeout
     said = False
     while True:
-        hpa = require_hpa(t, cfg, ns)
+        hpa = require_hpa(lab, ns)
         asks = recommendation(hpa)
         if asks is None or asks <= low:
             return
@@ -508,36 +508,36 @@ def wait_until_unloaded(t, cfg, ns: str, low: int, timeout: float, poll: float =
         time.sleep(poll)
 
 
-def hpa_reset(t, cfg, timeout: float = 180, unload_timeout: float = 180) -> None:
+def hpa_reset(lab, timeout: float = 180, unload_timeout: float = 180) -> None:
     """Back to the HPA's minimum, the way the HPA accepts it.
 
     First the load must be gone from the HPA's metrics (see wait_until_unloaded); then scaling the
     Deployment to minReplicas sticks: the HPA's recommendation is then at most that minimum, and a
     scale-down window only delays the HPA's own scale-downs, it never raises the replicas.
     """
-    ns = cfg.HPA_NAMESPACE
-    hpa = require_hpa(t, cfg, ns)
+    ns = lab.cfg.HPA_NAMESPACE
+    hpa = require_hpa(lab, ns)
     low = int((hpa.get("spec") or {}).get("minReplicas") or 1)
-    pause = int(cfg.HPA_PAUSE)  # seconds between samples, as in hpa_watch
-    if not t.dry_run:
-        wait_until_unloaded(t, cfg, ns, low, unload_timeout, poll=pause)
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "-n", ns, "scale", f"deployment/{names.APP}", f"--replicas={low}"),
+    pause = int(lab.cfg.HPA_PAUSE)  # seconds between samples, as in hpa_watch
+    if not lab.dry_run:
+        wait_until_unloaded(lab, ns, low, unload_timeout, poll=pause)
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "-n", ns, "scale", f"deployment/{names.APP}", f"--replicas={low}"),
              timeout=60)
-    if t.dry_run:
+    if lab.dry_run:
         return
     deadline = time.monotonic() + timeout
     while True:
-        dep = kube.get_json(t, cfg, "deployment", names.APP, "-n", ns, quiet=True)
+        dep = kube.get_json(lab, "deployment", names.APP, "-n", ns, quiet=True)
         want = (dep.get("spec") or {}).get("replicas")
         if want is not None and want > low:
-            hpa = require_hpa(t, cfg, ns)
+            hpa = require_hpa(lab, ns)
             raise LabError(f"the HPA scaled deployment/{names.APP} in {ns} back to {want}",
                            "its metrics show load again (" + ("  ".join(metric_text(*m) for m in resource_metrics(hpa))
                                                             or "no resource metrics") + ")",
                            "stop the load (`doit hpa_stop`), then run `doit hpa_reset` again")
         st = dep.get("status") or {}
         have, ready = st.get("replicas", 0), st.get("readyReplicas", 0)
-        pods = [p for p in kube.items(kube.get_json(t, cfg, "pods", "-n", ns, "-l", APP_SELECTOR, quiet=True))
+        pods = [p for p in kube.items(kube.get_json(lab, "pods", "-n", ns, "-l", APP_SELECTOR, quiet=True))
                 if not p["metadata"].get("deletionTimestamp")]
         if have == low and ready == low and len(pods) <= low:
             break

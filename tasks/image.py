@@ -86,30 +86,30 @@ def image_ref(cfg, tag: str | None = None) -> str:
     return f"{cfg.image_registry}/{versions.APP_IMAGE_NAME}:{tag or content_tag()}"
 
 
-def built_locally(t, ref: str) -> bool:
-    return containers.image_present(t, ref)
+def built_locally(lab, ref: str) -> bool:
+    return containers.image_present(lab, ref)
 
 
-def pushed(t, cfg, tag: str | None = None) -> bool:
+def pushed(lab, tag: str | None = None) -> bool:
     tag = tag or content_tag()
-    if cfg.remote_registry:  # asked with the user's own docker credentials
-        return t.probe("docker", "manifest", "inspect", image_ref(cfg, tag), check=False, timeout=60).ok
-    return registry.has_manifest(cfg, versions.APP_IMAGE_NAME, tag) is not None
+    if lab.cfg.remote_registry:  # asked with the user's own docker credentials
+        return lab.probe("docker", "manifest", "inspect", image_ref(lab.cfg, tag), check=False, timeout=60).ok
+    return registry.has_manifest(lab.cfg, versions.APP_IMAGE_NAME, tag) is not None
 
 
-def is_built(t, cfg) -> bool:
+def is_built(lab) -> bool:
     tag = content_tag()
-    return pushed(t, cfg, tag) or built_locally(t, image_ref(cfg, tag))
+    return pushed(lab, tag) or built_locally(lab, image_ref(lab.cfg, tag))
 
 
-def build(t, cfg) -> dict:
+def build(lab) -> dict:
     tag = content_tag()
-    ref = image_ref(cfg, tag)
-    if pushed(t, cfg, tag) or built_locally(t, ref):
+    ref = image_ref(lab.cfg, tag)
+    if pushed(lab, tag) or built_locally(lab, ref):
         console.info(f"{ref} already built")
         return {"tag": tag}
     revision = state.git_revision()
-    t.mutate("docker", "build", "-t", ref,
+    lab.mutate("docker", "build", "-t", ref,
              "--label", f"org.opencontainers.image.revision={revision}",
              "--label", f"org.opencontainers.image.version={tag}",
              "--label", f"org.opencontainers.image.source={source_url()}",
@@ -119,19 +119,19 @@ def build(t, cfg) -> dict:
     return {"tag": tag}
 
 
-def pushed_digest(t, cfg, tag: str | None = None) -> str | None:
+def pushed_digest(lab, tag: str | None = None) -> str | None:
     """The digest the registry holds for the app's tag: what the push returned.
 
     The local registry is asked over its HTTP API (Docker-Content-Digest); a remote one through
     the RepoDigests Docker records when it pushes, else `docker manifest inspect --verbose`.
     """
     tag = tag or content_tag()
-    if not cfg.remote_registry:
-        digest = registry.has_manifest(cfg, versions.APP_IMAGE_NAME, tag)
+    if not lab.cfg.remote_registry:
+        digest = registry.has_manifest(lab.cfg, versions.APP_IMAGE_NAME, tag)
         return digest if digest and digest.startswith("sha256:") else None
-    ref = image_ref(cfg, tag)
+    ref = image_ref(lab.cfg, tag)
     repo = ref.rsplit(":", 1)[0]
-    res = t.probe("docker", "image", "inspect", "-f", "{{json .RepoDigests}}", ref, check=False)
+    res = lab.probe("docker", "image", "inspect", "-f", "{{json .RepoDigests}}", ref, check=False)
     try:
         for entry in (json.loads(res.out or "null") or []) if res.ok else []:
             name, _, digest = entry.partition("@")
@@ -139,7 +139,7 @@ def pushed_digest(t, cfg, tag: str | None = None) -> str | None:
                 return digest
     except ValueError:
         pass
-    res = t.probe("docker", "manifest", "inspect", "--verbose", ref, check=False, timeout=60)
+    res = lab.probe("docker", "manifest", "inspect", "--verbose", ref, check=False, timeout=60)
     try:
         doc = json.loads(res.out) if res.ok else None
     except ValueError:
@@ -148,26 +148,26 @@ def pushed_digest(t, cfg, tag: str | None = None) -> str | None:
     return digest if digest.startswith("sha256:") else None
 
 
-def pinned_ref(t, cfg) -> str:
+def pinned_ref(lab) -> str:
     """`name:tag@sha256:…`: the tag for people, the digest for the nodes (exact, and so is IfNotPresent)."""
     tag = content_tag()
-    digest = pushed_digest(t, cfg, tag)
+    digest = pushed_digest(lab, tag)
     if digest is None:
-        raise LabError(f"the registry reports no digest for {image_ref(cfg, tag)}",
+        raise LabError(f"the registry reports no digest for {image_ref(lab.cfg, tag)}",
                        "the lab names the app image by the digest its push returned",
                        "run `doit app_push` (then `doit setup`) again")
-    return f"{image_ref(cfg, tag)}@{digest}"
+    return f"{image_ref(lab.cfg, tag)}@{digest}"
 
 
-def push(t, cfg) -> dict:
+def push(lab) -> dict:
     tag = content_tag()
-    ref = image_ref(cfg, tag)
-    if pushed(t, cfg, tag):
+    ref = image_ref(lab.cfg, tag)
+    if pushed(lab, tag):
         console.info(f"{ref} already in the registry")
     else:
-        t.mutate("docker", "push", ref, timeout=600)
-    if t.dry_run:
+        lab.mutate("docker", "push", ref, timeout=600)
+    if lab.dry_run:
         return {"image": ref}
-    pinned = pinned_ref(t, cfg)
+    pinned = pinned_ref(lab)
     console.info(f"pushed as {pinned}")
     return {"image": pinned}

@@ -11,23 +11,23 @@ def print_config(cfg) -> None:
     console.print_table(["NAME", "VALUE", "FROM", "MEANING"], cfg.rows())
 
 
-def check_versions(t, cfg) -> None:
+def check_versions(lab) -> None:
     pinned = {"kind": versions.KIND_VERSION, "kubectl": versions.KUBECTL_VERSION,
               "flux": versions.FLUX_VERSION, "docker": "-"}
     rows = []
     for tool in preflight.TOOLS:
         try:
-            have = t.check_version(tool)
+            have = lab.check_version(tool)
         except Exception as exc:  # noqa: BLE001 - a missing tool is a row, not a crash
             have = f"missing/too old: {getattr(exc, 'what', exc)}"
-        rows.append([tool, have, f">= {floors.for_tool(tool, cfg).version}", pinned[tool]])
+        rows.append([tool, have, f">= {floors.for_tool(tool, lab.cfg).version}", pinned[tool]])
     console.print_table(["TOOL", "INSTALLED", "NEEDED", "CI INSTALLS"], rows)
     print()
     console.print_table(["COMPONENT", "PINNED"], [
-        ["Kubernetes (node image)", cfg.KIND_NODE_IMAGE], ["Flux", cfg.FLUX_VERSION],
+        ["Kubernetes (node image)", lab.cfg.KIND_NODE_IMAGE], ["Flux", lab.cfg.FLUX_VERSION],
         ["metrics-server", versions.METRICS_SERVER_VERSION],
         ["kube-prometheus-stack chart", versions.KUBE_PROMETHEUS_STACK_CHART],
-        ["registry image", cfg.REGISTRY_IMAGE]])
+        ["registry image", lab.cfg.REGISTRY_IMAGE]])
 
 
 def install_commands(tool: str, system: str | None = None, machine: str | None = None) -> list[str]:
@@ -59,24 +59,24 @@ def print_install(*tools: str):
     return run
 
 
-def current_context(t, cfg) -> None:
-    print(t.probe("kubectl", "config", "current-context", check=False).out.strip() or "(none)")
+def current_context(lab) -> None:
+    print(lab.probe("kubectl", "config", "current-context", check=False).out.strip() or "(none)")
 
 
-def list_clusters(t, cfg) -> None:
-    res = t.probe("kind", "get", "clusters")
+def list_clusters(lab) -> None:
+    res = lab.probe("kind", "get", "clusters")
     print(res.out.strip() or "(no kind clusters)")
 
 
-def mirror_status(t, cfg) -> None:
+def mirror_status(lab) -> None:
     from tasks import mirrors
-    if not mirrors.enabled(cfg):
+    if not mirrors.enabled(lab.cfg):
         console.info("MIRRORS=off: the nodes pull from the upstream registries (MIRRORS=on or offline to use mirrors)")
         return
-    rows = mirrors.status_rows(t, cfg)
+    rows = mirrors.status_rows(lab)
     console.print_table(["IMAGE", "MIRROR", "STATE"], rows)
     missing = sum(r[2] != "present" for r in rows)
     if missing:
-        console.warn(f"{missing} of {len(rows)} image(s) missing: `doit mirror_fill MIRRORS={cfg.MIRRORS}` copies them")
+        console.warn(f"{missing} of {len(rows)} image(s) missing: `doit mirror_fill MIRRORS={lab.cfg.MIRRORS}` copies them")
     else:
         console.ok(f"all {len(rows)} image(s) the cluster pulls are in the mirrors")

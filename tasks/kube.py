@@ -19,16 +19,16 @@ def custom_resource(resource: str) -> str | None:
     return resource
 
 
-def has_crd(t, cfg, name: str, quiet: bool = False) -> bool:
+def has_crd(lab, name: str, quiet: bool = False) -> bool:
     """Is custom resource type NAME served? Asked as an object (the CRD), not read from an error."""
-    seen = t.__dict__.setdefault("_crds_seen", set())  # CRDs do not vanish mid-run; absences are re-asked
+    seen = lab.__dict__.setdefault("_crds_seen", set())  # CRDs do not vanish mid-run; absences are re-asked
     if name in seen:
         return True
-    res = t.probe("kubectl", *kubectl_args(cfg, "get", "customresourcedefinitions.apiextensions.k8s.io", name,
+    res = lab.probe("kubectl", *kubectl_args(lab.cfg, "get", "customresourcedefinitions.apiextensions.k8s.io", name,
                                            "--ignore-not-found", "-o", "name"), timeout=60, quiet=quiet,
                   check=False)
     if not res.ok:
-        raise _get_failed(cfg, ("crd", name), res)
+        raise _get_failed(lab.cfg, ("crd", name), res)
     if res.out.strip():
         seen.add(name)
         return True
@@ -40,7 +40,7 @@ def _get_failed(cfg, args, res) -> LabError:
                     f"is the cluster up? try `kubectl --context {cfg.KUBE_CONTEXT} get nodes`")
 
 
-def get_json(t, cfg, *args, missing_ok: bool = False, quiet: bool = False):
+def get_json(lab, *args, missing_ok: bool = False, quiet: bool = False):
     """`kubectl get ... -o json`; None when missing_ok and the object (or its custom type) does not exist.
 
     Absence is decided without reading kubectl's error text: `--ignore-not-found` turns a missing
@@ -49,13 +49,13 @@ def get_json(t, cfg, *args, missing_ok: bool = False, quiet: bool = False):
     """
     if missing_ok:
         crd = custom_resource(args[0]) if args else None
-        if crd and not has_crd(t, cfg, crd, quiet=quiet):
+        if crd and not has_crd(lab, crd, quiet=quiet):
             return None
     flags = ("--ignore-not-found",) if missing_ok else ()
-    res = t.probe("kubectl", *kubectl_args(cfg, "get", *args, *flags, "-o", "json"), check=False, timeout=60,
+    res = lab.probe("kubectl", *kubectl_args(lab.cfg, "get", *args, *flags, "-o", "json"), check=False, timeout=60,
                   quiet=quiet)
     if not res.ok:
-        raise _get_failed(cfg, args, res)
+        raise _get_failed(lab.cfg, args, res)
     if missing_ok and not res.out.strip():
         return None
     try:
@@ -82,17 +82,17 @@ def _custom(resource: str) -> bool:
     return SETUP_READS[resource][2]
 
 
-def snapshot(t, cfg, need, also=(), quiet: bool = False) -> dict[str, list[dict] | None]:
+def snapshot(lab, need, also=(), quiet: bool = False) -> dict[str, list[dict] | None]:
     """Every object of each resource in NEED (across namespaces), None for a custom type the cluster
     does not serve. Read with one `kubectl get A,B,... -A -o json` and kept for the run (Tools.memo)
     until a mutation or `forget`. ALSO: what the run reads later, fetched in the same call while
     nothing has changed yet (a run that checks and changes nothing reads the cluster once; after a
     change, each read asks for what it needs)."""
-    memo = t.memo.setdefault("kube", {})
+    memo = lab.memo.setdefault("kube", {})
     todo = [r for r in need if r not in memo]
     if todo:
-        extra = [] if t.mutated else [r for r in also if r not in memo and r not in todo]
-        _fetch(t, cfg, memo, todo, extra, quiet)
+        extra = [] if lab.mutated else [r for r in also if r not in memo and r not in todo]
+        _fetch(lab, memo, todo, extra, quiet)
     return {r: memo[r] for r in need}
 
 
@@ -100,56 +100,56 @@ def snapshot(t, cfg, need, also=(), quiet: bool = False) -> dict[str, list[dict]
 LAB_CLUSTER_ONLY = ("deployments.apps", "pods")
 
 
-def setup_read(t, cfg, resource: str, quiet: bool = False) -> list[dict] | None:
+def setup_read(lab, resource: str, quiet: bool = False) -> list[dict] | None:
     """RESOURCE's objects, read together with everything else a setup run reads (SETUP_READS)."""
-    also = [r for r in SETUP_READS if not (cfg.existing and r in LAB_CLUSTER_ONLY)]
-    return snapshot(t, cfg, [resource], also=also, quiet=quiet)[resource]
+    also = [r for r in SETUP_READS if not (lab.cfg.existing and r in LAB_CLUSTER_ONLY)]
+    return snapshot(lab, [resource], also=also, quiet=quiet)[resource]
 
 
-def namespaced(t, cfg, resource: str, namespace: str, labels: dict[str, str] | None = None) -> list[dict]:
+def namespaced(lab, resource: str, namespace: str, labels: dict[str, str] | None = None) -> list[dict]:
     """RESOURCE's objects in NAMESPACE carrying LABELS. On the lab's own cluster, from the setup run's
     one read (it holds little but the lab); on an existing cluster, which may hold thousands of pods,
     asked in that namespace only (`get -n -l`), once per run."""
-    if not cfg.existing:
-        return objects(setup_read(t, cfg, resource), namespace=namespace, labels=labels)
-    memo = t.memo.setdefault("kube", {})
+    if not lab.cfg.existing:
+        return objects(setup_read(lab, resource), namespace=namespace, labels=labels)
+    memo = lab.memo.setdefault("kube", {})
     selector = ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
     key = f"{resource} -n {namespace} -l {selector}"
     if key not in memo:
-        memo[key] = items(get_json(t, cfg, resource, "-n", namespace, *(("-l", selector) if selector else ())))
+        memo[key] = items(get_json(lab, resource, "-n", namespace, *(("-l", selector) if selector else ())))
     return memo[key]
 
 
-def forget(t, *resources: str) -> None:
+def forget(lab, *resources: str) -> None:
     """Read these again next time (after a wait: they changed without a mutation of ours)."""
-    memo = t.memo.get("kube", {})
+    memo = lab.memo.get("kube", {})
     for key in [k for k in memo if k.split(" ", 1)[0] in resources]:
         memo.pop(key)
 
 
-def _fetch(t, cfg, memo, need: list[str], extra: list[str], quiet: bool) -> None:
+def _fetch(lab, memo, need: list[str], extra: list[str], quiet: bool) -> None:
     if extra:
-        if _list_into(t, cfg, memo, need + extra, quiet).ok:
+        if _list_into(lab, memo, need + extra, quiet).ok:
             return
         extra = [r for r in extra if not _custom(r)]  # a custom one may not be served: read when needed
     batch = need + extra
-    res = _list_into(t, cfg, memo, batch, quiet)
+    res = _list_into(lab, memo, batch, quiet)
     if res.ok:
         return
     # kubectl refused. A custom type may not be served (yet): ask each one's CRD as an object,
     # never from the error text; read the others again. Any other failure is the answer.
-    absent = [r for r in need if _custom(r) and not has_crd(t, cfg, r, quiet=quiet)]
+    absent = [r for r in need if _custom(r) and not has_crd(lab, r, quiet=quiet)]
     served = [r for r in batch if r not in absent]
     if not absent:
-        raise _get_failed(cfg, ("get", ",".join(batch), "-A"), res)
-    if served and not _list_into(t, cfg, memo, served, quiet).ok:
-        raise _get_failed(cfg, ("get", ",".join(served), "-A"), res)
+        raise _get_failed(lab.cfg, ("get", ",".join(batch), "-A"), res)
+    if served and not _list_into(lab, memo, served, quiet).ok:
+        raise _get_failed(lab.cfg, ("get", ",".join(served), "-A"), res)
     for r in absent:
         memo[r] = None
 
 
-def _list_into(t, cfg, memo, batch: list[str], quiet: bool):
-    res = t.probe("kubectl", *kubectl_args(cfg, "get", ",".join(batch), "-A", "-o", "json"), check=False,
+def _list_into(lab, memo, batch: list[str], quiet: bool):
+    res = lab.probe("kubectl", *kubectl_args(lab.cfg, "get", ",".join(batch), "-A", "-o", "json"), check=False,
                   timeout=60, quiet=quiet)
     try:
         doc = json.loads(res.out) if res.ok else None
@@ -161,7 +161,7 @@ def _list_into(t, cfg, memo, batch: list[str], quiet: bool):
     for obj in items(doc):
         group = obj.get("apiVersion", "").rpartition("/")[0]
         by_kind.setdefault((group, obj.get("kind", "")), []).append(obj)
-    seen = t.__dict__.setdefault("_crds_seen", set())
+    seen = lab.__dict__.setdefault("_crds_seen", set())
     for r in batch:
         memo[r] = by_kind.get(SETUP_READS[r][:2], [])
         if _custom(r):

@@ -107,9 +107,9 @@ def upstream_of(ref: str) -> Upstream | None:
 
 # --- containers --------------------------------------------------------------------
 
-def listing(t, cfg) -> dict[str, dict]:
+def listing(lab) -> dict[str, dict]:
     """This lab's mirror containers: name → {state, mode}. One call, decided by labels."""
-    res = t.probe("docker", "ps", "-a", "--filter", f"label={LABEL_FOR}={cfg.REGISTRY_NAME}",
+    res = lab.probe("docker", "ps", "-a", "--filter", f"label={LABEL_FOR}={lab.cfg.REGISTRY_NAME}",
                   "--format", "{{json .}}")
     found = {}
     for line in res.out.splitlines():
@@ -138,34 +138,34 @@ def in_cluster(cfg, up: Upstream) -> str:
     return f"{container(cfg, up)}:{CONTAINER_PORT}"
 
 
-def is_ready(t, cfg) -> bool:
-    if not enabled(cfg):
+def is_ready(lab) -> bool:
+    if not enabled(lab.cfg):
         return True
-    have = listing(t, cfg)
-    return all(have.get(container(cfg, up), {}).get("state") == "running"
-               and have[container(cfg, up)]["mode"] == cfg.MIRRORS for up in UPSTREAMS)
+    have = listing(lab)
+    return all(have.get(container(lab.cfg, up), {}).get("state") == "running"
+               and have[container(lab.cfg, up)]["mode"] == lab.cfg.MIRRORS for up in UPSTREAMS)
 
 
-def ensure(t, cfg) -> dict:
+def ensure(lab) -> dict:
     """Each mirror running in the mode asked for; a mode change recreates the container, never the data."""
-    if not enabled(cfg):
+    if not enabled(lab.cfg):
         return {"mirrors": "off"}
-    have = listing(t, cfg)
+    have = listing(lab)
     for up in UPSTREAMS:
-        name = container(cfg, up)
+        name = container(lab.cfg, up)
         now = have.get(name)
-        if now and now["mode"] != cfg.MIRRORS:
-            console.info(f"mirror {name}: mode {now['mode']} → {cfg.MIRRORS} (its data volume is kept)")
-            t.mutate("docker", "rm", "-f", name, timeout=60)
+        if now and now["mode"] != lab.cfg.MIRRORS:
+            console.info(f"mirror {name}: mode {now['mode']} → {lab.cfg.MIRRORS} (its data volume is kept)")
+            lab.mutate("docker", "rm", "-f", name, timeout=60)
             now = None
         if now is None:
-            t.mutate("docker", *run_args(cfg, up), timeout=300)
+            lab.mutate("docker", *run_args(lab.cfg, up), timeout=300)
         elif now["state"] != "running":
-            t.mutate("docker", "start", name, timeout=60)
-    if not t.dry_run:
+            lab.mutate("docker", "start", name, timeout=60)
+    if not lab.dry_run:
         for up in UPSTREAMS:
-            wait_serving(cfg, up)
-    return {"mirrors": cfg.MIRRORS}
+            wait_serving(lab.cfg, up)
+    return {"mirrors": lab.cfg.MIRRORS}
 
 
 def wait_serving(cfg, up: Upstream, timeout: float = 30) -> None:
@@ -185,24 +185,24 @@ def wait_serving(cfg, up: Upstream, timeout: float = 30) -> None:
         time.sleep(0.3)
 
 
-def connect(t, cfg) -> None:
+def connect(lab) -> None:
     """Nodes reach the mirrors by name on kind's network."""
-    if not enabled(cfg) or t.dry_run:
+    if not enabled(lab.cfg) or lab.dry_run:
         return
-    for name, row in sorted(listing(t, cfg).items()):
+    for name, row in sorted(listing(lab).items()):
         if "kind" not in row["networks"]:
-            t.mutate("docker", "network", "connect", "kind", name, timeout=30)
+            lab.mutate("docker", "network", "connect", "kind", name, timeout=30)
 
 
-def remove(t, cfg, purge: bool = False) -> None:
-    have = listing(t, cfg)
+def remove(lab, purge: bool = False) -> None:
+    have = listing(lab)
     if have:
-        t.mutate("docker", "rm", "-f", *sorted(have), timeout=120)
+        lab.mutate("docker", "rm", "-f", *sorted(have), timeout=120)
     if purge:
-        vols = set(t.probe("docker", "volume", "ls", "-q").out.split())
-        gone = [volume(cfg, up) for up in UPSTREAMS if volume(cfg, up) in vols]
+        vols = set(lab.probe("docker", "volume", "ls", "-q").out.split())
+        gone = [volume(lab.cfg, up) for up in UPSTREAMS if volume(lab.cfg, up) in vols]
         if gone:
-            t.mutate("docker", "volume", "rm", *gone, timeout=120)
+            lab.mutate("docker", "volume", "rm", *gone, timeout=120)
     elif have:
         console.info("mirror caches kept in their volumes (PURGE=1 removes them)")
 
@@ -233,23 +233,23 @@ def images_in(text: str) -> set[str]:
     return set(IMAGE_LINE.findall(text))
 
 
-def needed_images(t, cfg) -> list[str]:
+def needed_images(lab) -> list[str]:
     """Every image the cluster pulls at the pinned versions, read from what the lab applies."""
     from tasks import metrics_server, versions
     found: set[str] = set()
-    found |= images_in(t.probe("kubectl", "kustomize", str(metrics_server.MANIFESTS), timeout=60).out)
-    found |= images_in(t.probe("flux", "install", "--export", timeout=60).out)
+    found |= images_in(lab.probe("kubectl", "kustomize", str(metrics_server.MANIFESTS), timeout=60).out)
+    found |= images_in(lab.probe("flux", "install", "--export", timeout=60).out)
     found |= {versions.DEBUG_IMAGE, versions.CURL_IMAGE}
     # Images of a chart (kube-prometheus-stack) are only known once it runs: the cluster tells.
-    found |= running_images(t, cfg)
+    found |= running_images(lab)
     return sorted(ref for ref in found if upstream_of(ref))
 
 
-def running_images(t, cfg) -> set[str]:
+def running_images(lab) -> set[str]:
     from tasks import cluster
-    if not cluster.exists(t, cfg):
+    if not cluster.exists(lab):
         return set()
-    res = t.probe("kubectl", "--context", cfg.KUBE_CONTEXT, "get", "pods", "-A", "-o",
+    res = lab.probe("kubectl", "--context", lab.cfg.KUBE_CONTEXT, "get", "pods", "-A", "-o",
                   "jsonpath={range .items[*]}{range .spec.containers[*]}{.image}{'\\n'}{end}"
                   "{range .spec.initContainers[*]}{.image}{'\\n'}{end}{end}", check=False)
     kind_own = ("registry.k8s.io/kube-", "registry.k8s.io/etcd", "registry.k8s.io/coredns",
@@ -284,16 +284,16 @@ def held(cfg, ref: str) -> bool:
         return False
 
 
-def status_rows(t, cfg) -> list[list[str]]:
-    return [[ref, container(cfg, upstream_of(ref)), "present" if held(cfg, ref) else "MISSING"]
-            for ref in [*needed_images(t, cfg), *(c.ref for c in chart_sources(cfg))]]
+def status_rows(lab) -> list[list[str]]:
+    return [[ref, container(lab.cfg, upstream_of(ref)), "present" if held(lab.cfg, ref) else "MISSING"]
+            for ref in [*needed_images(lab), *(c.ref for c in chart_sources(lab.cfg))]]
 
 
-def check_offline(t, cfg) -> None:
+def check_offline(lab) -> None:
     """MIRRORS=offline: refuse before the cluster pulls, naming what is missing."""
-    if cfg.MIRRORS != "offline" or t.dry_run:
+    if lab.cfg.MIRRORS != "offline" or lab.dry_run:
         return
-    missing = [ref for ref in [*needed_images(t, cfg), *(c.ref for c in chart_sources(cfg))] if not held(cfg, ref)]
+    missing = [ref for ref in [*needed_images(lab), *(c.ref for c in chart_sources(lab.cfg))] if not held(lab.cfg, ref)]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise LabError(f"MIRRORS=offline: {missing[0]} is not in its mirror{more}",
@@ -301,23 +301,23 @@ def check_offline(t, cfg) -> None:
                        "run `doit mirror_fill` while online (`doit mirror_status` lists what is missing)")
 
 
-def fill(t, cfg) -> None:
+def fill(lab) -> None:
     """Copy every needed image into its mirror: pulled through it (on) or pushed from Docker (offline).
     One image that cannot be had does not stop the others; the run fails at the end, naming it."""
-    if not enabled(cfg):
+    if not enabled(lab.cfg):
         raise LabError("MIRRORS is off", "there are no mirrors to fill", "run with MIRRORS=on or MIRRORS=offline")
-    ensure(t, cfg)
+    ensure(lab)
     copied, already, failed = 0, 0, []
-    charts = {c.ref for c in chart_sources(cfg)}
-    for ref in [*needed_images(t, cfg), *sorted(charts)]:
-        if held(cfg, ref) and cfg.MIRRORS == "offline":
+    charts = {c.ref for c in chart_sources(lab.cfg)}
+    for ref in [*needed_images(lab), *sorted(charts)]:
+        if held(lab.cfg, ref) and lab.cfg.MIRRORS == "offline":
             already += 1
             continue
         try:
             if ref in charts:
-                copy_artifact(cfg, ref)
+                copy_artifact(lab.cfg, ref)
             else:
-                copy_one(t, cfg, ref)
+                copy_one(lab, ref)
             copied += 1
         except LabError as exc:
             console.warn(f"{ref}: {exc.what}")
@@ -330,19 +330,19 @@ def fill(t, cfg) -> None:
     console.ok(f"mirrors filled: {copied} copied, {already} already there")
 
 
-def copy_one(t, cfg, ref: str) -> None:
+def copy_one(lab, ref: str) -> None:
     up = upstream_of(ref)
     _, path, tag = split_ref(ref)
-    local_ref = f"127.0.0.1:{port(cfg, up)}/{path}" + (f"@{tag}" if tag.startswith("sha256:") else f":{tag}")
-    if cfg.MIRRORS == "on":  # a pull through the cache is what fills it
-        t.mutate("docker", "pull", "-q", local_ref, timeout=900)
+    local_ref = f"127.0.0.1:{port(lab.cfg, up)}/{path}" + (f"@{tag}" if tag.startswith("sha256:") else f":{tag}")
+    if lab.cfg.MIRRORS == "on":  # a pull through the cache is what fills it
+        lab.mutate("docker", "pull", "-q", local_ref, timeout=900)
     else:
-        have = t.probe("docker", "image", "inspect", "--format", "{{.Id}}", ref, check=False)
+        have = lab.probe("docker", "image", "inspect", "--format", "{{.Id}}", ref, check=False)
         if not have.ok:
-            t.mutate("docker", "pull", "-q", ref, timeout=900)
-        t.mutate("docker", "tag", ref, local_ref, timeout=60)
-        t.mutate("docker", "push", "-q", local_ref, timeout=900)
-    t.mutate("docker", "rmi", local_ref, timeout=60, check=False)
+            lab.mutate("docker", "pull", "-q", ref, timeout=900)
+        lab.mutate("docker", "tag", ref, local_ref, timeout=60)
+        lab.mutate("docker", "push", "-q", local_ref, timeout=900)
+    lab.mutate("docker", "rmi", local_ref, timeout=60, check=False)
 
 
 # --- Helm charts as OCI artifacts ---------------------------------------------------------------

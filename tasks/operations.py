@@ -11,7 +11,7 @@ GRAPH in dodo.py if `doit setup` should run it. Nothing else.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from tasks import (cluster, console, debug, flux, grafana, hpa, image, info, metrics_server, mirrors, names, preflight,
@@ -31,12 +31,12 @@ class Option:
 class Operation:
     name: str
     doc: str
-    run: Callable | None = None           # fn(t, cfg); None: only runs what it `needs`
+    run: Callable | None = None           # fn(lab); None: only runs what it `needs`
     doing: str = ""                       # the step line; {SETTING} is filled from the config
     needs: tuple[str, ...] = ()           # operations that run first (doit task_dep)
     results: tuple[str, ...] = ()         # up to date only while these produced the same result
     files: Callable[[object], list] | None = None   # cfg -> input files (doit file_dep)
-    ready: tuple[Callable, ...] = ()      # fn(t, cfg) -> bool: reality says it is done
+    ready: tuple[Callable, ...] = ()      # fn(lab) -> bool: reality says it is done
     settings: tuple[str, ...] = ()        # a change of any of these redoes it
     framed: bool = True                   # False: prints its own output (tables, commands to copy)
     mutates: bool = True                  # False: read-only, needs no run lock from invoke
@@ -102,13 +102,13 @@ OPERATIONS: tuple[Operation, ...] = (
               verify.run, "check the lab end to end", needs=("sync",), mutates=False, invoke=True),
     # What setup runs is dodo.py's GRAPH.
     Operation("setup", "The whole lab: registry → cluster → metrics-server → Flux → image → sync → verify.",
-              lambda t, c: console.say(verify.NEXT_STEPS), framed=False, graph=True, invoke=True,
+              lambda lab: console.say(verify.NEXT_STEPS), framed=False, graph=True, invoke=True,
               make=("deploy_everything", "setup_all"),
               options=(Option("dry_run", "DRY_RUN", "print the mutating commands, run none", flag=True),)),
 
     # --- settings and offline checks ----------------------------------------------------------
     Operation("config", "Print every setting, its effective value and where it came from.",
-              lambda t, c: info.print_config(c), framed=False, mutates=False, invoke=True),
+              lambda lab: info.print_config(lab.cfg), framed=False, mutates=False, invoke=True),
     Operation("validate", "Render and validate flux-cd/ and the kind config offline (real kustomize, schemas, "
               "policies).", validate_task.run, "render and validate the GitOps tree", mutates=False, invoke=True),
     Operation("check_deps", "Check that docker, kind, kubectl and flux are installed, recent enough, and Docker runs.",
@@ -116,10 +116,10 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("check_versions", "Print installed tool versions next to the pinned ones.",
               info.check_versions, "versions", mutates=False, make=("check_versions",)),
     Operation("install_tools", "Print the commands that install kind, kubectl and flux on this OS (runs nothing).",
-              lambda t, c: info.print_install("kind", "kubectl", "flux")(), framed=False, mutates=False,
+              lambda lab: info.print_install("kind", "kubectl", "flux")(), framed=False, mutates=False,
               make=("install_tools",)),
     Operation("install_flux_cli", "Print the command that installs the pinned flux CLI on this OS (runs nothing).",
-              lambda t, c: info.print_install("flux")(), framed=False, mutates=False, make=("install_flux_cli",)),
+              lambda lab: info.print_install("flux")(), framed=False, mutates=False, make=("install_flux_cli",)),
 
     # --- the cluster and the registry ---------------------------------------------------------
     Operation("start_cluster", "Start the lab's registry and cluster (nodes stopped by a Docker restart come back).",
@@ -137,7 +137,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("list_clusters", "List kind clusters.", info.list_clusters, "kind clusters", mutates=False,
               make=("list_clusters",)),
     Operation("stop_docker_registry", "Remove the registry container (its image data stays in a volume unless "
-              "PURGE=1).", lambda t, c: registry.remove(t, c, purge=_purge(c)), "remove the registry container",
+              "PURGE=1).", lambda lab: registry.remove(lab, purge=_purge(lab.cfg)), "remove the registry container",
               make=("stop_docker_registry",)),
     Operation("mirror_fill", "Copy every image the cluster pulls at the pinned versions into the local mirrors "
               "(MIRRORS=on|offline).", mirrors.fill, "fill the local mirrors", needs=("preflight",)),

@@ -43,10 +43,10 @@ def _is_port_forward(pid: int) -> bool:
 
 
 @contextmanager
-def forward(t, cfg, namespace: str, target: str = f"svc/{names.APP}", remote: int = names.APP_PORT, wait: float = 30):
+def forward(lab, namespace: str, target: str = f"svc/{names.APP}", remote: int = names.APP_PORT, wait: float = 30):
     """Yield the base URL of a port-forward on a free local port chosen by kubectl."""
     log = _records_dir() / f"{namespace}-{target.replace('/', '-')}-{os.getpid()}.log"
-    proc = t.background("kubectl", *kube.kubectl_args(cfg, "-n", namespace, "port-forward", target,
+    proc = lab.background("kubectl", *kube.kubectl_args(lab.cfg, "-n", namespace, "port-forward", target,
                                                         f":{remote}", "--address", "127.0.0.1"), log=str(log))
     record = _records_dir() / f"{proc.pid}.pid"
     record.write_text(f"{namespace} {target}\n")

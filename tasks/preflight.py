@@ -14,15 +14,15 @@ def needed_tools(cfg) -> tuple[str, ...]:
     return tuple(t for t in TOOLS if not (t == "kind" and cfg.existing))
 
 
-def check_binaries(t) -> dict[str, str]:
+def check_binaries(lab) -> dict[str, str]:
     found = {}
-    for tool in needed_tools(t.cfg):
-        found[tool] = t.check_version(tool)
+    for tool in needed_tools(lab.cfg):
+        found[tool] = lab.check_version(tool)
     return found
 
 
-def check_docker_daemon(t) -> str:
-    res = t.probe("docker", "version", "--format", "{{.Server.Version}}", check=False, timeout=30)
+def check_docker_daemon(lab) -> str:
+    res = lab.probe("docker", "version", "--format", "{{.Server.Version}}", check=False, timeout=30)
     if not res.ok or not res.out.strip():
         why = (res.err.strip().splitlines() or ["no answer"])[-1]
         raise LabError("the Docker daemon is not reachable", why,
@@ -64,37 +64,37 @@ def port_busy_error(port: int, mirror_of: str = "") -> LabError:
                     "the local registry publishes its API there", hint)
 
 
-def check_registry_port(t, cfg) -> str:
-    if cfg.remote_registry:
-        registry.check_remote(cfg)
-        return f"not needed (remote registry {cfg.REGISTRY} answers)"
-    if registry.status(t, cfg) == "running" and registry.published_port(t, cfg) == cfg.registry_port:
-        return f"published by {cfg.REGISTRY_NAME}"
-    if not port_is_free(cfg.registry_port):
-        raise port_busy_error(cfg.registry_port)
+def check_registry_port(lab) -> str:
+    if lab.cfg.remote_registry:
+        registry.check_remote(lab.cfg)
+        return f"not needed (remote registry {lab.cfg.REGISTRY} answers)"
+    if registry.status(lab) == "running" and registry.published_port(lab) == lab.cfg.registry_port:
+        return f"published by {lab.cfg.REGISTRY_NAME}"
+    if not port_is_free(lab.cfg.registry_port):
+        raise port_busy_error(lab.cfg.registry_port)
     return "free"
 
 
-def check_mirror_ports(t, cfg) -> str:
-    if not mirrors.enabled(cfg):
+def check_mirror_ports(lab) -> str:
+    if not mirrors.enabled(lab.cfg):
         return ""
-    ours = {name for name, row in mirrors.listing(t, cfg).items() if row["state"] == "running"}
+    ours = {name for name, row in mirrors.listing(lab).items() if row["state"] == "running"}
     for up in mirrors.UPSTREAMS:
-        if mirrors.container(cfg, up) not in ours and not port_is_free(mirrors.port(cfg, up)):
-            raise port_busy_error(mirrors.port(cfg, up), up.host)
-    return f"mirror ports {min(mirrors.ports(cfg))}-{max(mirrors.ports(cfg))}: free or ours"
+        if mirrors.container(lab.cfg, up) not in ours and not port_is_free(mirrors.port(lab.cfg, up)):
+            raise port_busy_error(mirrors.port(lab.cfg, up), up.host)
+    return f"mirror ports {min(mirrors.ports(lab.cfg))}-{max(mirrors.ports(lab.cfg))}: free or ours"
 
 
-def check_deps(t, cfg) -> None:
-    found = check_binaries(t)
+def check_deps(lab) -> None:
+    found = check_binaries(lab)
     console.info("tools: " + ", ".join(f"{k} {v}" for k, v in found.items()))
-    console.info(f"docker daemon: {check_docker_daemon(t)}")
+    console.info(f"docker daemon: {check_docker_daemon(lab)}")
 
 
-def run(t, cfg) -> None:
-    check_deps(t, cfg)
-    console.info(f"registry {'' if cfg.remote_registry else 'port ' + cfg.REGISTRY_PORT}: "
-                 f"{check_registry_port(t, cfg)}")
-    mirror_ports = check_mirror_ports(t, cfg)
+def run(lab) -> None:
+    check_deps(lab)
+    console.info(f"registry {'' if lab.cfg.remote_registry else 'port ' + lab.cfg.REGISTRY_PORT}: "
+                 f"{check_registry_port(lab)}")
+    mirror_ports = check_mirror_ports(lab)
     if mirror_ports:
         console.info(mirror_ports)

@@ -16,20 +16,20 @@ from tasks.errors import LabError
 CONTAINER_PORT = 5000
 
 
-def status(t, cfg) -> str:
+def status(lab) -> str:
     """'running', 'stopped' or 'absent' (from `docker ps`, never from an error message)."""
-    found = containers.find(t, cfg.REGISTRY_NAME)
+    found = containers.find(lab, lab.cfg.REGISTRY_NAME)
     if found is None:
         return "absent"
     return "running" if found.running else "stopped"
 
 
-def published_port(t, cfg) -> int | None:
+def published_port(lab) -> int | None:
     """The host port our (existing) registry container publishes for 5000/tcp, if any."""
-    found = containers.find(t, cfg.REGISTRY_NAME)
+    found = containers.find(lab, lab.cfg.REGISTRY_NAME)
     if found is not None and found.running:  # the run's container listing shows it
         return found.published(CONTAINER_PORT)
-    res = t.probe("docker", "container", "inspect", "-f", "{{json .HostConfig.PortBindings}}", cfg.REGISTRY_NAME)
+    res = lab.probe("docker", "container", "inspect", "-f", "{{json .HostConfig.PortBindings}}", lab.cfg.REGISTRY_NAME)
     try:
         bindings = json.loads(res.out or "null") or {}
         return int(bindings[f"{CONTAINER_PORT}/tcp"][0]["HostPort"])
@@ -37,28 +37,28 @@ def published_port(t, cfg) -> int | None:
         return None
 
 
-def container_id(t, cfg) -> str:
-    found = containers.find(t, cfg.REGISTRY_NAME)
+def container_id(lab) -> str:
+    found = containers.find(lab, lab.cfg.REGISTRY_NAME)
     if found is None:
-        raise LabError(f"registry container {cfg.REGISTRY_NAME} vanished", "it was there a moment ago",
+        raise LabError(f"registry container {lab.cfg.REGISTRY_NAME} vanished", "it was there a moment ago",
                        "run the task again")
     return found.id
 
 
-def check_port_matches(t, cfg) -> None:
-    port = published_port(t, cfg)
-    if port is not None and port != cfg.registry_port:
-        raise LabError(f"registry container {cfg.REGISTRY_NAME} publishes port {port}, not REGISTRY_PORT={cfg.REGISTRY_PORT}",
+def check_port_matches(lab) -> None:
+    port = published_port(lab)
+    if port is not None and port != lab.cfg.registry_port:
+        raise LabError(f"registry container {lab.cfg.REGISTRY_NAME} publishes port {port}, not REGISTRY_PORT={lab.cfg.REGISTRY_PORT}",
                        "a container's published ports can't change",
                        f"set REGISTRY_PORT={port}, or remove it with `doit stop_docker_registry` and run again")
 
 
-def is_ready(t, cfg) -> bool:
+def is_ready(lab) -> bool:
     """Up to date when our container runs and publishes the configured port (or the remote answers)."""
-    if cfg.remote_registry:
-        return remote_answers(cfg)
-    return status(t, cfg) == "running" and published_port(t, cfg) == cfg.registry_port \
-        and mirrors.is_ready(t, cfg)
+    if lab.cfg.remote_registry:
+        return remote_answers(lab.cfg)
+    return status(lab) == "running" and published_port(lab) == lab.cfg.registry_port \
+        and mirrors.is_ready(lab)
 
 
 def remote_base(cfg) -> str:
@@ -118,44 +118,44 @@ def has_manifest(cfg, repo: str, ref: str) -> str | None:
     return res.headers.get("Docker-Content-Digest", "present")
 
 
-def ensure(t, cfg) -> dict:
-    if cfg.remote_registry:  # never created or deleted by the lab
-        check_remote(cfg)
-        console.info(f"remote registry {cfg.REGISTRY} answers")
-        return {"registry_id": cfg.REGISTRY}
-    state = status(t, cfg)
+def ensure(lab) -> dict:
+    if lab.cfg.remote_registry:  # never created or deleted by the lab
+        check_remote(lab.cfg)
+        console.info(f"remote registry {lab.cfg.REGISTRY} answers")
+        return {"registry_id": lab.cfg.REGISTRY}
+    state = status(lab)
     if state == "running":
-        check_port_matches(t, cfg)
-        console.info(f"registry {cfg.REGISTRY_NAME} already running on 127.0.0.1:{cfg.REGISTRY_PORT}")
+        check_port_matches(lab)
+        console.info(f"registry {lab.cfg.REGISTRY_NAME} already running on 127.0.0.1:{lab.cfg.REGISTRY_PORT}")
     elif state == "stopped":
-        check_port_matches(t, cfg)
-        t.mutate("docker", "start", cfg.REGISTRY_NAME, timeout=60)
+        check_port_matches(lab)
+        lab.mutate("docker", "start", lab.cfg.REGISTRY_NAME, timeout=60)
     else:
-        t.mutate("docker", "run", "-d", "--restart=always",
-                 "-p", f"127.0.0.1:{cfg.REGISTRY_PORT}:{CONTAINER_PORT}",
-                 "--network", "bridge", "--name", cfg.REGISTRY_NAME,
-                 "-v", f"{cfg.registry_volume}:/var/lib/registry",
-                 cfg.REGISTRY_IMAGE, timeout=300)
-    mirrored = mirrors.ensure(t, cfg)
-    if t.dry_run and state != "running":
+        lab.mutate("docker", "run", "-d", "--restart=always",
+                 "-p", f"127.0.0.1:{lab.cfg.REGISTRY_PORT}:{CONTAINER_PORT}",
+                 "--network", "bridge", "--name", lab.cfg.REGISTRY_NAME,
+                 "-v", f"{lab.cfg.registry_volume}:/var/lib/registry",
+                 lab.cfg.REGISTRY_IMAGE, timeout=300)
+    mirrored = mirrors.ensure(lab)
+    if lab.dry_run and state != "running":
         return {"registry_id": "dry-run", **mirrored}
-    wait_until_serving(cfg)
-    mirrors.check_offline(t, cfg)
+    wait_until_serving(lab.cfg)
+    mirrors.check_offline(lab)
     # the mirrors' mode is part of the result: a change rewires the nodes (cluster step)
-    return {"registry_id": container_id(t, cfg), **mirrored}
+    return {"registry_id": container_id(lab), **mirrored}
 
 
-def remove(t, cfg, purge: bool = False) -> None:
-    mirrors.remove(t, cfg, purge)
-    if cfg.remote_registry:
-        console.info(f"registry {cfg.REGISTRY} is remote: the lab did not create it and leaves it alone")
+def remove(lab, purge: bool = False) -> None:
+    mirrors.remove(lab, purge)
+    if lab.cfg.remote_registry:
+        console.info(f"registry {lab.cfg.REGISTRY} is remote: the lab did not create it and leaves it alone")
         return
-    if status(t, cfg) != "absent":
-        t.mutate("docker", "rm", "-f", cfg.REGISTRY_NAME, timeout=60)
+    if status(lab) != "absent":
+        lab.mutate("docker", "rm", "-f", lab.cfg.REGISTRY_NAME, timeout=60)
     else:
-        console.info(f"registry {cfg.REGISTRY_NAME}: nothing to remove")
+        console.info(f"registry {lab.cfg.REGISTRY_NAME}: nothing to remove")
     if purge:
-        vols = t.probe("docker", "volume", "ls", "-q").out.split()
-        if cfg.registry_volume in vols:
-            t.mutate("docker", "volume", "rm", cfg.registry_volume, timeout=60)
+        vols = lab.probe("docker", "volume", "ls", "-q").out.split()
+        if lab.cfg.registry_volume in vols:
+            lab.mutate("docker", "volume", "rm", lab.cfg.registry_volume, timeout=60)
 

@@ -42,16 +42,16 @@ def flux_rows(objs: list[dict]) -> list[list[str]]:
     return rows
 
 
-def flux_table(t, cfg) -> None:
-    objs = flux_status.objects(t, cfg)
+def flux_table(lab) -> None:
+    objs = flux_status.objects(lab)
     if not objs:
         console.warn("no Flux objects: run `doit setup`")
         return
     console.print_table(["KIND", "NAME", "READY", "REVISION", "AGE", "MESSAGE"], flux_rows(objs))
 
 
-def check_flux(t, cfg) -> None:
-    objs = flux_status.objects(t, cfg)
+def check_flux(lab) -> None:
+    objs = flux_status.objects(lab)
     if not objs:
         raise LabError("no Flux objects in the cluster", "the GitOps sync has not run", "run `doit setup`")
     bad = flux_status.not_ready(objs)
@@ -62,30 +62,30 @@ def check_flux(t, cfg) -> None:
     console.ok(f"{len(objs)} Flux objects Ready")
 
 
-def wait_for_flux(t, cfg) -> None:
-    objs = flux_status.wait_ready(t, cfg, timeout=600)
+def wait_for_flux(lab) -> None:
+    objs = flux_status.wait_ready(lab, timeout=600)
     console.ok(f"{len(objs)} Flux objects Ready")
 
 
-def flux_logs(t, cfg) -> None:
-    res = t.probe("flux", "logs", "--context", cfg.KUBE_CONTEXT, "--all-namespaces", "--tail", "50",
+def flux_logs(lab) -> None:
+    res = lab.probe("flux", "logs", "--context", lab.cfg.KUBE_CONTEXT, "--all-namespaces", "--tail", "50",
                   timeout=60)
     print(res.out, end="")
 
 
 def flux_toggle(verb: str):
-    def run(t, cfg) -> None:
-        targets = [cfg.FLUX_KUSTOMIZATION] if cfg.FLUX_KUSTOMIZATION else list(names.FLUX_KUSTOMIZATIONS)
+    def run(lab) -> None:
+        targets = [lab.cfg.FLUX_KUSTOMIZATION] if lab.cfg.FLUX_KUSTOMIZATION else list(names.FLUX_KUSTOMIZATIONS)
         for name in targets:
-            t.mutate("flux", verb, "kustomization", name, "-n", names.FLUX_NAMESPACE, "--context", cfg.KUBE_CONTEXT,
+            lab.mutate("flux", verb, "kustomization", name, "-n", names.FLUX_NAMESPACE, "--context", lab.cfg.KUBE_CONTEXT,
                      timeout=120)
         if verb == "suspend":
             console.info("Flux no longer applies changes to these; `doit flux_resume` resumes them")
     return run
 
 
-def cluster_status(t, cfg) -> None:
-    nodes = kube.items(kube.get_json(t, cfg, "nodes"))
+def cluster_status(lab) -> None:
+    nodes = kube.items(kube.get_json(lab, "nodes"))
     rows = []
     for n in nodes:
         labels = n["metadata"].get("labels", {})
@@ -98,7 +98,7 @@ def cluster_status(t, cfg) -> None:
     print()
     rows = []
     for env in names.ENVIRONMENTS:
-        dep = kube.get_json(t, cfg, "deployment", names.APP, "-n", env, missing_ok=True)
+        dep = kube.get_json(lab, "deployment", names.APP, "-n", env, missing_ok=True)
         if not dep:
             rows.append([env, "-", "absent", "-"])
             continue
@@ -109,10 +109,10 @@ def cluster_status(t, cfg) -> None:
 
 
 def deploy_env(env: str):
-    def run(t, cfg) -> None:
-        t.mutate("flux", "reconcile", "kustomization", names.APP_LAYERS[env], "-n", names.FLUX_NAMESPACE, "--with-source",
-                 "--context", cfg.KUBE_CONTEXT, "--timeout=5m", timeout=330)
-        if not t.dry_run:
-            t.probe("kubectl", *kube.kubectl_args(cfg, "-n", env, "rollout", "status", f"deployment/{names.APP}",
+    def run(lab) -> None:
+        lab.mutate("flux", "reconcile", "kustomization", names.APP_LAYERS[env], "-n", names.FLUX_NAMESPACE, "--with-source",
+                 "--context", lab.cfg.KUBE_CONTEXT, "--timeout=5m", timeout=330)
+        if not lab.dry_run:
+            lab.probe("kubectl", *kube.kubectl_args(lab.cfg, "-n", env, "rollout", "status", f"deployment/{names.APP}",
                                                   "--timeout=300s"), timeout=320)
     return run

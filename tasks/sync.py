@@ -53,16 +53,16 @@ def auth_args(cfg) -> list:
     return []  # flux reads the user's docker login
 
 
-def write_pull_secret(t, cfg) -> None:
+def write_pull_secret(lab) -> None:
     """In-cluster credentials for the OCIRepository, sent on stdin (never on a command line)."""
-    host = cfg.REGISTRY.split("/", 1)[0]
-    auth = base64.b64encode(f"{cfg.REGISTRY_USERNAME}:{cfg.REGISTRY_PASSWORD}".encode()).decode()
-    dockerconfig = json.dumps({"auths": {host: {"username": cfg.REGISTRY_USERNAME,
-                                                "password": cfg.REGISTRY_PASSWORD, "auth": auth}}})
+    host = lab.cfg.REGISTRY.split("/", 1)[0]
+    auth = base64.b64encode(f"{lab.cfg.REGISTRY_USERNAME}:{lab.cfg.REGISTRY_PASSWORD}".encode()).decode()
+    dockerconfig = json.dumps({"auths": {host: {"username": lab.cfg.REGISTRY_USERNAME,
+                                                "password": lab.cfg.REGISTRY_PASSWORD, "auth": auth}}})
     secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
               "metadata": {"name": PULL_SECRET, "namespace": names.FLUX_NAMESPACE, "labels": dict(names.MANAGED_BY)},
               "data": {".dockerconfigjson": base64.b64encode(dockerconfig.encode()).decode()}}
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=json.dumps(secret), timeout=60)
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=json.dumps(secret), timeout=60)
 
 
 def vars_configmap(cfg, image_ref: str) -> dict:
@@ -71,31 +71,31 @@ def vars_configmap(cfg, image_ref: str) -> dict:
             "data": {names.VARS_IMAGE_KEY: image_ref}}
 
 
-def write_vars(t, cfg, image_ref: str) -> None:
-    have = kube.get_json(t, cfg, "configmap", VARS, "-n", names.FLUX_NAMESPACE, missing_ok=True)
-    want = vars_configmap(cfg, image_ref)
+def write_vars(lab, image_ref: str) -> None:
+    have = kube.get_json(lab, "configmap", VARS, "-n", names.FLUX_NAMESPACE, missing_ok=True)
+    want = vars_configmap(lab.cfg, image_ref)
     if have and have.get("data") == want["data"]:
         return
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=json.dumps(want), timeout=60)
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=json.dumps(want), timeout=60)
 
 
-def publish(t, cfg) -> str:
+def publish(lab) -> str:
     """Push flux-cd/ unless the registry already serves this content as `latest`."""
     full = content_digest()
     tag = full[:12]
-    have = None if cfg.remote_registry else registry.has_manifest(cfg, ARTIFACT, tag)
-    if have and registry.has_manifest(cfg, ARTIFACT, "latest") == have:
+    have = None if lab.cfg.remote_registry else registry.has_manifest(lab.cfg, ARTIFACT, tag)
+    if have and registry.has_manifest(lab.cfg, ARTIFACT, "latest") == have:
         console.info(f"artifact {ARTIFACT}:{tag} already published as latest")
         return have
     # --reproducible: without it flux stamps the push time, and the same flux-cd/ would get a
     # new digest (and Flux a new revision) on every publish.
-    t.mutate("flux", "push", "artifact", artifact_url(cfg, tag), f"--path={GITOPS_DIR}",
-             f"--source={source_url()}", f"--revision=local@sha256:{full}", "--reproducible", *auth_args(cfg),
+    lab.mutate("flux", "push", "artifact", artifact_url(lab.cfg, tag), f"--path={GITOPS_DIR}",
+             f"--source={source_url()}", f"--revision=local@sha256:{full}", "--reproducible", *auth_args(lab.cfg),
              timeout=300)
-    t.mutate("flux", "tag", "artifact", artifact_url(cfg, tag), "--tag", "latest", *auth_args(cfg), timeout=120)
-    if cfg.remote_registry:
-        return f"{cfg.REGISTRY}/{ARTIFACT}:{tag}"
-    return registry.has_manifest(cfg, ARTIFACT, tag) or "dry-run"
+    lab.mutate("flux", "tag", "artifact", artifact_url(lab.cfg, tag), "--tag", "latest", *auth_args(lab.cfg), timeout=120)
+    if lab.cfg.remote_registry:
+        return f"{lab.cfg.REGISTRY}/{ARTIFACT}:{tag}"
+    return registry.has_manifest(lab.cfg, ARTIFACT, tag) or "dry-run"
 
 
 def bootstrap_dir(cfg) -> Path:
@@ -139,36 +139,36 @@ def git_credential(cfg) -> dict[str, str] | None:
     return {"identity": identity, "known_hosts": "\n".join(known) + "\n"}
 
 
-def write_git_secret(t, cfg, credential: dict[str, str]) -> None:
+def write_git_secret(lab, credential: dict[str, str]) -> None:
     """The private repository's credential as Secret flux-system/lab-git, on stdin (never on a command line)."""
     secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
               "metadata": {"name": GIT_SECRET, "namespace": names.FLUX_NAMESPACE, "labels": dict(names.MANAGED_BY)},
               "data": {k: base64.b64encode(v.encode()).decode() for k, v in credential.items()}}
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=json.dumps(secret), timeout=60)
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=json.dumps(secret), timeout=60)
 
 
 _LOCAL_HOSTS = ("localhost", "127.0.0.1")
 
 
-def local_registry_in_cluster(t, cfg) -> str | None:
+def local_registry_in_cluster(lab) -> str | None:
     """REGISTRY=localhost:PORT on an existing cluster: the name its pods use for that registry,
     from the `local-registry-hosting` ConfigMap (KEP-1755) kind's local-registry recipe creates.
     Inside a pod, localhost is the pod itself, so without it the cluster cannot reach REGISTRY."""
-    host = cfg.REGISTRY.split("/", 1)[0]
-    if not cfg.existing or host.split(":")[0] not in _LOCAL_HOSTS:
+    host = lab.cfg.REGISTRY.split("/", 1)[0]
+    if not lab.cfg.existing or host.split(":")[0] not in _LOCAL_HOSTS:
         return None
     if "local_registry" not in _memo:
-        doc = kube.get_json(t, cfg, "configmap", "local-registry-hosting", "-n", "kube-public", missing_ok=True)
+        doc = kube.get_json(lab, "configmap", "local-registry-hosting", "-n", "kube-public", missing_ok=True)
         hosting = yaml.safe_load((doc or {}).get("data", {}).get("localRegistryHosting.v1", "") or "{}") or {}
         if hosting.get("host", "").replace("127.0.0.1", "localhost") != host.replace("127.0.0.1", "localhost") \
                 or not hosting.get("hostFromClusterNetwork"):
-            raise LabError(f"REGISTRY={cfg.REGISTRY} is on this machine, and cluster {cfg.KUBE_CONTEXT} does not "
+            raise LabError(f"REGISTRY={lab.cfg.REGISTRY} is on this machine, and cluster {lab.cfg.KUBE_CONTEXT} does not "
                            "say how its pods reach it",
                            "inside a pod, localhost is the pod itself; kind's local-registry recipe publishes the "
                            "in-cluster name in ConfigMap kube-public/local-registry-hosting (KEP-1755)",
                            "create that ConfigMap (https://kind.sigs.k8s.io/docs/user/local-registry/), or use a "
                            "registry the cluster reaches by the same name")
-        path = cfg.REGISTRY.partition("/")[2]
+        path = lab.cfg.REGISTRY.partition("/")[2]
         _memo["local_registry"] = hosting["hostFromClusterNetwork"] + (f"/{path}" if path else "")
     return _memo["local_registry"]
 
@@ -176,31 +176,31 @@ def local_registry_in_cluster(t, cfg) -> str | None:
 _memo: dict[str, str] = {}
 
 
-def render_bootstrap(t, cfg) -> str:
+def render_bootstrap(lab) -> str:
     """The bootstrap for GITOPS_SOURCE, pointed at this lab's registry or git repository."""
-    rendered = t.probe("kubectl", "kustomize", str(bootstrap_dir(cfg)), timeout=60).out
+    rendered = lab.probe("kubectl", "kustomize", str(bootstrap_dir(lab.cfg)), timeout=60).out
     docs = [d for d in yaml.safe_load_all(rendered) if d]
     for doc in docs:
         spec = doc.get("spec", {})
-        if doc["kind"] == "OCIRepository" and cfg.remote_registry and local_registry_in_cluster(t, cfg):
+        if doc["kind"] == "OCIRepository" and lab.cfg.remote_registry and local_registry_in_cluster(lab):
             # the user's own kind registry: the cluster knows it by another name (KEP-1755)
-            spec["url"] = f"oci://{local_registry_in_cluster(t, cfg)}/{ARTIFACT}"
-        elif doc["kind"] == "OCIRepository" and cfg.remote_registry:
-            spec["url"] = f"oci://{cfg.REGISTRY}/{ARTIFACT}"
+            spec["url"] = f"oci://{local_registry_in_cluster(lab)}/{ARTIFACT}"
+        elif doc["kind"] == "OCIRepository" and lab.cfg.remote_registry:
+            spec["url"] = f"oci://{lab.cfg.REGISTRY}/{ARTIFACT}"
             spec.pop("insecure", None)  # a real registry speaks TLS
-            if cfg.REGISTRY_PROVIDER != "generic":
-                spec["provider"] = cfg.REGISTRY_PROVIDER  # workload identity
-            elif cfg.REGISTRY_USERNAME:
+            if lab.cfg.REGISTRY_PROVIDER != "generic":
+                spec["provider"] = lab.cfg.REGISTRY_PROVIDER  # workload identity
+            elif lab.cfg.REGISTRY_USERNAME:
                 spec["secretRef"] = {"name": PULL_SECRET}
         elif doc["kind"] == "OCIRepository":
-            spec["url"] = f"oci://{cfg.REGISTRY_NAME}:5000/{ARTIFACT}"
+            spec["url"] = f"oci://{lab.cfg.REGISTRY_NAME}:5000/{ARTIFACT}"
         elif doc["kind"] == "GitRepository":
-            spec["url"] = git_url(cfg)
-            spec["ref"] = {"branch": cfg.GIT_BRANCH}
-            if cfg.GIT_TOKEN or cfg.GIT_SSH_KEY_FILE:
+            spec["url"] = git_url(lab.cfg)
+            spec["ref"] = {"branch": lab.cfg.GIT_BRANCH}
+            if lab.cfg.GIT_TOKEN or lab.cfg.GIT_SSH_KEY_FILE:
                 spec["secretRef"] = {"name": GIT_SECRET}
-    apply_monitoring(docs, cfg.MONITORING, "./flux-cd" if cfg.GITOPS_SOURCE == "git" else ".")
-    mirrors.point_charts_at_mirrors(docs, cfg)
+    apply_monitoring(docs, lab.cfg.MONITORING, "./flux-cd" if lab.cfg.GITOPS_SOURCE == "git" else ".")
+    mirrors.point_charts_at_mirrors(docs, lab.cfg)
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
@@ -228,55 +228,55 @@ def apply_monitoring(docs: list[dict], mode: str, root: str = ".") -> list[dict]
     return docs
 
 
-def apply_bootstrap(t, cfg) -> None:
-    if cfg.GITOPS_SOURCE == "git" and not (cfg.GITHUB_USER and cfg.GITHUB_REPO):
+def apply_bootstrap(lab) -> None:
+    if lab.cfg.GITOPS_SOURCE == "git" and not (lab.cfg.GITHUB_USER and lab.cfg.GITHUB_REPO):
         raise LabError("GITOPS_SOURCE=git needs GITHUB_USER and GITHUB_REPO",
                        "Flux pulls the manifests from that repository",
                        "set both (e.g. `doit setup GITOPS_SOURCE=git GITHUB_USER=me GITHUB_REPO=lab`) "
                        "or use the default GITOPS_SOURCE=oci")
-    if cfg.remote_registry and cfg.REGISTRY_USERNAME and cfg.GITOPS_SOURCE == "oci":
-        write_pull_secret(t, cfg)
-    credential = git_credential(cfg) if cfg.GITOPS_SOURCE == "git" else None
+    if lab.cfg.remote_registry and lab.cfg.REGISTRY_USERNAME and lab.cfg.GITOPS_SOURCE == "oci":
+        write_pull_secret(lab)
+    credential = git_credential(lab.cfg) if lab.cfg.GITOPS_SOURCE == "git" else None
     if credential:
-        write_git_secret(t, cfg, credential)
-    t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=render_bootstrap(t, cfg), timeout=120)
+        write_git_secret(lab, credential)
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=render_bootstrap(lab), timeout=120)
 
 
-def reconcile(t, cfg) -> None:
-    ctx = ("--context", cfg.KUBE_CONTEXT)
-    kind = "oci" if cfg.GITOPS_SOURCE == "oci" else "git"
-    t.mutate("flux", "reconcile", "source", kind, ARTIFACT, "-n", names.FLUX_NAMESPACE, *ctx, "--timeout=3m",
+def reconcile(lab) -> None:
+    ctx = ("--context", lab.cfg.KUBE_CONTEXT)
+    kind = "oci" if lab.cfg.GITOPS_SOURCE == "oci" else "git"
+    lab.mutate("flux", "reconcile", "source", kind, ARTIFACT, "-n", names.FLUX_NAMESPACE, *ctx, "--timeout=3m",
              timeout=240)
     for layer in names.LAYERS:
         # Each layer's own spec.timeout: the infrastructure's first install (kube-prometheus-stack) takes minutes.
-        t.mutate("flux", "reconcile", "kustomization", layer.name, "-n", names.FLUX_NAMESPACE, *ctx,
+        lab.mutate("flux", "reconcile", "kustomization", layer.name, "-n", names.FLUX_NAMESPACE, *ctx,
                  f"--timeout={layer.timeout}", timeout=1000)
 
 
-def is_ready(t, cfg) -> bool:
+def is_ready(lab) -> bool:
     """Reality: our source and every Flux Kustomization exist in the cluster."""
-    listed = kube.setup_read(t, cfg, "kustomizations.kustomize.toolkit.fluxcd.io")
+    listed = kube.setup_read(lab, "kustomizations.kustomize.toolkit.fluxcd.io")
     found = {o["metadata"]["name"] for o in kube.objects(listed, namespace=names.FLUX_NAMESPACE)}
     if not set(names.FLUX_KUSTOMIZATIONS) <= found:
         return False
-    kind = "ocirepositories" if cfg.GITOPS_SOURCE == "oci" else "gitrepositories"
-    listed = kube.setup_read(t, cfg, f"{kind}.source.toolkit.fluxcd.io")
+    kind = "ocirepositories" if lab.cfg.GITOPS_SOURCE == "oci" else "gitrepositories"
+    listed = kube.setup_read(lab, f"{kind}.source.toolkit.fluxcd.io")
     return bool(kube.objects(listed, namespace=names.FLUX_NAMESPACE, name=ARTIFACT))
 
 
-def ensure(t, cfg) -> dict:
+def ensure(lab) -> dict:
     # The image by the digest its push returned (name:tag@sha256:…); in a dry run nothing was pushed.
-    ref = image.image_ref(cfg) if t.dry_run else image.pinned_ref(t, cfg)
-    if t.dry_run and cluster.identity(t, cfg) is None:
+    ref = image.image_ref(lab.cfg) if lab.dry_run else image.pinned_ref(lab)
+    if lab.dry_run and cluster.identity(lab) is None:
         # Nothing to read in a cluster that does not exist yet: show the plan.
-        publish(t, cfg)
-        t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), f"# ConfigMap {VARS} + bootstrap")
-        reconcile(t, cfg)
+        publish(lab)
+        lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), f"# ConfigMap {VARS} + bootstrap")
+        reconcile(lab)
         return {"artifact": "dry-run", "image": ref}
-    write_vars(t, cfg, ref)
-    digest = publish(t, cfg) if cfg.GITOPS_SOURCE == "oci" else "git"
-    apply_bootstrap(t, cfg)
-    reconcile(t, cfg)
-    if not t.dry_run:
-        flux_status.wait_ready(t, cfg, timeout=900, expect=len(names.FLUX_KUSTOMIZATIONS))
+    write_vars(lab, ref)
+    digest = publish(lab) if lab.cfg.GITOPS_SOURCE == "oci" else "git"
+    apply_bootstrap(lab)
+    reconcile(lab)
+    if not lab.dry_run:
+        flux_status.wait_ready(lab, timeout=900, expect=len(names.FLUX_KUSTOMIZATIONS))
     return {"artifact": digest, "image": ref}

@@ -5,9 +5,9 @@ from tasks import console, state
 from tasks.errors import LabError
 
 
-def run(t, cfg) -> None:
+def run(lab) -> None:
     from tasks import validation  # needs kubernetes-validate; loaded only when asked
-    problems = validation.validate(state.ROOT, tools=t)
+    problems = validation.validate(state.ROOT, tools=lab)
     for line in problems:
         console.error(line)
     if problems:

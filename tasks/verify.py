@@ -11,8 +11,8 @@ from tasks.errors import LabError
 
 
 
-def worker_nodes(t, cfg) -> set[str]:
-    nodes = kube.setup_read(t, cfg, "nodes") or []
+def worker_nodes(lab) -> set[str]:
+    nodes = kube.setup_read(lab, "nodes") or []
     return {n["metadata"]["name"] for n in nodes
             if n["metadata"].get("labels", {}).get(names.WORKER_LABEL) == names.WORKER_VALUE}
 
@@ -40,13 +40,13 @@ def check_http(base: str, readiness_wait: float = 60) -> dict[str, int]:
     return codes
 
 
-def app_deployment(t, cfg, env: str) -> dict | None:
-    found = kube.objects(kube.namespaced(t, cfg, "deployments.apps", env), name=names.APP)
+def app_deployment(lab, env: str) -> dict | None:
+    found = kube.objects(kube.namespaced(lab, "deployments.apps", env), name=names.APP)
     return found[0] if found else None
 
 
-def check_environment(t, cfg, env: str, workers: set[str], expected: str) -> list[str]:
-    dep = app_deployment(t, cfg, env)
+def check_environment(lab, env: str, workers: set[str], expected: str) -> list[str]:
+    dep = app_deployment(lab, env)
     if not dep:
         raise LabError(f"no Deployment {names.APP} in {env}", "Flux has not applied the app there",
                        "run `doit flux_status`, then `doit sync`")
@@ -55,17 +55,17 @@ def check_environment(t, cfg, env: str, workers: set[str], expected: str) -> lis
         raise LabError(f"{env} runs {running}, expected {expected}", "the last sync did not reach it",
                        "run `doit sync` (or `doit deploy_via_flux`)")
     if not kube.rollout_complete(dep):  # the run's read says it is not done: wait for it, then read again
-        t.probe("kubectl", *kube.kubectl_args(cfg, "-n", env, "rollout", "status", f"deployment/{names.APP}",
+        lab.probe("kubectl", *kube.kubectl_args(lab.cfg, "-n", env, "rollout", "status", f"deployment/{names.APP}",
                                               "--timeout=300s"), timeout=320)
-        kube.forget(t, "deployments.apps", "pods")
-        dep = app_deployment(t, cfg, env) or dep
-    pods = kube.namespaced(t, cfg, "pods", env, labels=names.APP_LABELS)
+        kube.forget(lab, "deployments.apps", "pods")
+        dep = app_deployment(lab, env) or dep
+    pods = kube.namespaced(lab, "pods", env, labels=names.APP_LABELS)
     pods = [p for p in pods if p.get("status", {}).get("phase") == "Running"]
     strays = [p["metadata"]["name"] for p in pods if p["spec"].get("nodeName") not in workers]
     if strays:
         raise LabError(f"app pods {', '.join(strays)} in {env} run outside the worker nodes",
                        "the Deployment's node affinity is not applied", "check flux-cd/apps/base/deployment.yaml")
-    with portforward.forward(t, cfg, env) as base:
+    with portforward.forward(lab, env) as base:
         check_http(base)
     status = dep.get("status", {})
     nodes = sorted({p["spec"].get("nodeName", "?") for p in pods})
@@ -73,22 +73,22 @@ def check_environment(t, cfg, env: str, workers: set[str], expected: str) -> lis
             running.split("@")[0].rsplit(":", 1)[-1], ", ".join(nodes), "200 200 200"]
 
 
-def run(t, cfg) -> dict:
-    if t.dry_run:
+def run(lab) -> dict:
+    if lab.dry_run:
         console.info("dry run: nothing to verify")
         return {"verified": "dry-run"}
     # What follows reads these; one `kubectl get` for those this run has not read yet.
-    kube.snapshot(t, cfg, [*flux_status.KINDS, "nodes", *(() if cfg.existing else kube.LAB_CLUSTER_ONLY)])
-    bad = flux_status.not_ready(flux_status.objects(t, cfg))
+    kube.snapshot(lab, [*flux_status.KINDS, "nodes", *(() if lab.cfg.existing else kube.LAB_CLUSTER_ONLY)])
+    bad = flux_status.not_ready(flux_status.objects(lab))
     if bad:
         obj, why = bad[0]
         raise LabError(f"{kube.ref(obj)} is not Ready", why, "see `doit flux_status` and `doit flux_logs`")
-    workers = worker_nodes(t, cfg)
+    workers = worker_nodes(lab)
     if not workers:
         raise LabError(f"no node carries {names.WORKER_SELECTOR}", "kind-three-node.yaml labels the workers",
                        "run `doit recreate_cluster`")
-    expected = image.pinned_ref(t, cfg)
-    rows = [check_environment(t, cfg, env, workers, expected) for env in names.ENVIRONMENTS]
+    expected = image.pinned_ref(lab)
+    rows = [check_environment(lab, env, workers, expected) for env in names.ENVIRONMENTS]
     print()
     console.print_table(["ENV", "READY", "IMAGE TAG", "NODES", "/healthz /readyz /metrics"], rows)
     return {"verified": expected}

@@ -5,7 +5,7 @@ from invoke import Exit
 
 from tasks import config, console, operations, state
 from tasks.errors import LabError
-from tasks.tools import Tools
+from tasks.lab import Lab
 
 
 def run_step(op: operations.Operation, **overrides) -> None:
@@ -14,12 +14,12 @@ def run_step(op: operations.Operation, **overrides) -> None:
         cfg = config.load({k: v for k, v in overrides.items() if v is not None})
         if op.mutates and not cfg.dry_run:
             state.take_run_lock(f"inv {op.inv_name}")
-        tools = Tools(cfg)
+        lab = Lab(cfg)
         if not op.framed:
-            op.run(tools, cfg)
+            op.run(lab)
         else:
             with console.step(op.name, operations.doing(op, cfg)):
-                op.run(tools, cfg)
+                op.run(lab)
         if op.after:
             op.after(cfg)
     except LabError as exc:

@@ -90,14 +90,16 @@ class Kubectl:
 @pytest.fixture
 def kubectl(app_server, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
-    return Kubectl(app_server)
+    stand_in = Kubectl(app_server)
+    stand_in.cfg = CFG  # a lab context: tools + config
+    return stand_in
 
 
 CFG = config.load({}, env={})
 
 
 def test_debug_metrics_summarises_and_proves_isolation(kubectl, capsys):
-    debug.debug_metrics(kubectl, CFG)
+    debug.debug_metrics(kubectl)
     out = capsys.readouterr().out
     assert "monitoring → http://app.dev.svc.cluster.local:8000/healthz: ok" in out
     assert "requests by code:" in out and "ENDPOINT" in out and "/healthz" in out
@@ -106,37 +108,37 @@ def test_debug_metrics_summarises_and_proves_isolation(kubectl, capsys):
 
 
 def test_probe_pod_is_reused_when_running_and_recreated_when_not(kubectl, capsys):
-    debug.debug_metrics(kubectl, CFG)
+    debug.debug_metrics(kubectl)
     applies = sum(1 for c in kubectl.calls if c[1:4] == ("apply", "-f", "-"))
-    debug.debug_metrics(kubectl, CFG)
+    debug.debug_metrics(kubectl)
     assert sum(1 for c in kubectl.calls if c[1:4] == ("apply", "-f", "-")) == applies + 1  # namespace only
     assert "reusing pod monitoring/lab-debug-curl" in capsys.readouterr().out
     kubectl.pods[("monitoring", debug.PROBE_POD)] = "Failed"
-    debug.debug_metrics(kubectl, CFG)
+    debug.debug_metrics(kubectl)
     assert "recreating pod monitoring/lab-debug-curl (phase Failed)" in capsys.readouterr().out
 
 
 def test_fails_clearly_when_a_foreign_namespace_gets_in(kubectl):
     kubectl.allowed.add("lab-outsider")
     with pytest.raises(LabError, match="^NetworkPolicy lets namespace lab-outsider in — a pod in lab-outsider got 'ok'"):
-        debug.debug_metrics(kubectl, CFG)
+        debug.debug_metrics(kubectl)
 
 
 def test_fails_clearly_when_monitoring_is_refused(kubectl):
     kubectl.allowed.discard("monitoring")
     with pytest.raises(LabError, match="did not answer ok from namespace monitoring — timed out"):
-        debug.debug_metrics(kubectl, CFG)
+        debug.debug_metrics(kubectl)
 
 
 def test_missing_monitoring_namespace(kubectl):
     kubectl.namespaces.discard("monitoring")
     with pytest.raises(LabError, match="namespace monitoring does not exist"):
-        debug.debug_metrics(kubectl, CFG)
+        debug.debug_metrics(kubectl)
 
 
 def test_cleanup_removes_pods_and_outsider_namespace(kubectl):
-    debug.debug_metrics(kubectl, CFG)
-    debug.debug_cleanup(kubectl, CFG)
+    debug.debug_metrics(kubectl)
+    debug.debug_cleanup(kubectl)
     assert not kubectl.pods and "lab-outsider" not in kubectl.namespaces
 
 
@@ -150,7 +152,7 @@ def test_debug_shell_runs_pinned_image_and_removes_its_pod(kubectl, monkeypatch)
     from tasks import graph
     ran = []
     kubectl.interactive = lambda tool, *args: ran.append([str(a) for a in args]) or 0
-    monkeypatch.setattr(graph, "tools", lambda: kubectl)
+    monkeypatch.setattr(graph, "lab", lambda: kubectl)
     monkeypatch.setattr(graph, "cfg", lambda: CFG)
     assert _doit_action("default")() is None
     (args,) = ran
@@ -163,7 +165,7 @@ def test_debug_shell_in_a_missing_namespace_is_a_task_failure(kubectl, monkeypat
     from doit.exceptions import TaskFailed
 
     from tasks import graph
-    monkeypatch.setattr(graph, "tools", lambda: kubectl)
+    monkeypatch.setattr(graph, "lab", lambda: kubectl)
     monkeypatch.setattr(graph, "cfg", lambda: CFG)
     res = _doit_action("nowhere")()
     assert isinstance(res, TaskFailed) and "namespace nowhere does not exist" in str(res)

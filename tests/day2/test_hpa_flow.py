@@ -38,7 +38,7 @@ class World:
                                            "resource": {"name": "cpu", "current": {"averageUtilization": self.cpu}}}]}})
         return doc
 
-    def get_json(self, t, cfg, kind, *args, missing_ok=False, quiet=False):
+    def get_json(self, lab, kind, *args, missing_ok=False, quiet=False):
         if kind == "hpa":
             return self.hpa() if self.hpa_present else None
         if kind == "pods":
@@ -79,13 +79,15 @@ def demo(monkeypatch, tmp_path, app_server):
     forwards = []
 
     @contextmanager
-    def forward(t, cfg, namespace, **kw):
+    def forward(lab, namespace, **kw):
         forwards.append(namespace)
         yield app_server
 
     monkeypatch.setattr(portforward, "forward", forward)
     cfg = config.load({"HPA_DURATION": "3", "HPA_CONCURRENCY": "8", "HPA_PAUSE": "1"}, env={})
-    return world, Tools(world), cfg, forwards, tmp_path
+    lab = Tools(world)
+    lab.cfg = cfg  # a lab context: tools + config
+    return world, lab, cfg, forwards, tmp_path
 
 
 @pytest.mark.parametrize("use_hey", [False, True])
@@ -95,7 +97,7 @@ def test_demo_shows_table_summary_and_timeline(demo, capsys, monkeypatch, use_he
         pytest.skip("hey is not installed")
     real = hpa.make_load
     monkeypatch.setattr(hpa, "make_load", lambda *a: real(*a, use_hey=use_hey))
-    result = hpa.hpa_demo(t, cfg)
+    result = hpa.hpa_demo(t)
     out = capsys.readouterr().out
     assert forwards == ["dev"]
     assert "HPA app (dev): cpu 150%/70%" in out
@@ -113,7 +115,7 @@ def test_demo_shows_table_summary_and_timeline(demo, capsys, monkeypatch, use_he
 def test_demo_without_metrics_api_says_how_to_get_it(demo, capsys):
     world, t, cfg, *_ = demo
     world.metrics_api = False
-    hpa.hpa_demo(t, cfg)
+    hpa.hpa_demo(t)
     out = capsys.readouterr().out
     assert out.count("metrics-server is needed: run `doit metrics_server`") == 2  # at the start and the end
 
@@ -122,7 +124,7 @@ def test_demo_without_hpa_fails_in_one_line(demo):
     world, t, cfg, *_ = demo
     world.hpa_present = False
     with pytest.raises(LabError, match="no HorizontalPodAutoscaler app in dev .* run `doit setup`"):
-        hpa.hpa_demo(t, cfg)
+        hpa.hpa_demo(t)
 
 
 def test_ctrl_c_becomes_one_line_and_stops_the_load(demo, capsys):
@@ -130,7 +132,7 @@ def test_ctrl_c_becomes_one_line_and_stops_the_load(demo, capsys):
     timer = threading.Timer(1.2, lambda: signal.raise_signal(signal.SIGINT))
     timer.start()
     with pytest.raises(LabError, match="hpa_demo interrupted"):
-        hpa.hpa_demo(t, cfg)
+        hpa.hpa_demo(t)
     timer.cancel()
     assert not [th for th in threading.enumerate() if th.name.startswith("loadgen-")]
     assert "Status code distribution" in capsys.readouterr().out
@@ -142,16 +144,16 @@ def test_sigterm_is_handled_like_ctrl_c(demo):
     timer = threading.Timer(1.2, lambda: signal.raise_signal(signal.SIGTERM))
     timer.start()
     with pytest.raises(LabError, match="interrupted"):
-        hpa.hpa_demo(t, cfg)
+        hpa.hpa_demo(t)
     assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_hpa_load_and_watch(demo, capsys):
     world, t, cfg, forwards, _ = demo
-    hpa.hpa_load(t, cfg)
+    hpa.hpa_load(t)
     out = capsys.readouterr().out
     assert "Requests/sec" in out and forwards == ["dev"]
-    hpa.hpa_watch(t, cfg)
+    hpa.hpa_watch(t)
     out = capsys.readouterr().out
     assert out.count("HPA app (dev)") == 3  # t=0, 1, 2 s for HPA_DURATION=3, HPA_PAUSE=1
 
@@ -160,13 +162,13 @@ def test_hpa_reset_scales_to_min_and_waits(demo, capsys):
     world, t, cfg, *_ = demo
     world.replicas = 3
     world.cpu = 5  # the load has stopped and left the HPA's metrics (reset waits for that)
-    hpa.hpa_reset(t, cfg, timeout=10)
+    hpa.hpa_reset(t, timeout=10)
     assert any("--replicas=1" in m for m in t.mutations)
     assert "1/1 ready (the HPA minimum)" in capsys.readouterr().out
 
 
 def test_duration_zero_is_refused(demo):
     world, t, _, *_ = demo
-    cfg = config.load({"HPA_DURATION": "0"}, env={})
+    t.cfg = config.load({"HPA_DURATION": "0"}, env={})
     with pytest.raises(LabError, match="HPA_DURATION=0 is too short"):
-        hpa.hpa_demo(t, cfg)
+        hpa.hpa_demo(t)

@@ -1,4 +1,4 @@
-"""Runs tasks.grafana.grafana(t, cfg) in its own process, as `doit grafana` does,
+"""Runs tasks.grafana.grafana(t) in its own process, as `doit grafana` does,
 against whatever kubectl KUBECTL names (the fakes in the tests).
 
     python grafana_driver.py return     hold: fetch /api/health through the forward, then return
@@ -29,7 +29,7 @@ def main() -> int:
         raise KeyboardInterrupt
 
     hold = {"return": fetch_then_return, "interrupt": interrupt, "wait": None}[mode]
-    result = grafana.grafana(t, cfg, hold=hold)
+    result = grafana.grafana(t, hold=hold)
     print(f"RETURNED {sorted(result)}", flush=True)
     return 0
 

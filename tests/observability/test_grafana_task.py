@@ -170,7 +170,7 @@ def test_missing_stack_is_a_clear_error(tmp_path):
                 "from tasks import config, grafana, tools\n"
                 "from tasks.errors import LabError\n"
                 "cfg = config.load({}, env=os.environ)\n"
-                "try:\n    grafana.grafana(tools.Tools(cfg), cfg, hold=lambda b: None)\n"
+                "try:\n    grafana.grafana(tools.Tools(cfg), hold=lambda b: None)\n"
                 "except LabError as e:\n    print('LABERROR', e)\n")
         r = subprocess.run([sys.executable, "-c", code], env=_env(w, tmp_path), capture_output=True, text=True,
                            timeout=60, check=False)

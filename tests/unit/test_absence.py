@@ -35,14 +35,14 @@ def lab_tools(**settings) -> tools.Tools:
 def test_registry_absent_stopped_running_on_each_docker_release(world, release):
     local.env["FAKE_DOCKER_VERSION"] = release
     t = lab_tools()
-    assert registry.status(t, t.cfg) == "absent"
+    assert registry.status(t) == "absent"
     assert world.run("docker", "run", "-d", "--name", "kind-registry", "busybox:1.36").returncode == 0
     t.forget()  # changed behind this run's back: what the next run reads
-    assert registry.status(t, t.cfg) == "running"
+    assert registry.status(t) == "running"
     world.stop_container_by_hand("kind-registry")
     t.forget()
-    assert registry.status(t, t.cfg) == "stopped"
-    assert cluster.identity(t, t.cfg) is None  # no control-plane container
+    assert registry.status(t) == "stopped"
+    assert cluster.identity(t) is None  # no control-plane container
     assert not cluster._running(t, "gitops-lab-control-plane")
 
 
@@ -60,7 +60,7 @@ def test_docker_down_is_a_failure_not_an_absence(world):
     t = lab_tools()
     world.docker_down(True)
     with pytest.raises(LabError) as err:
-        registry.status(t, t.cfg)
+        registry.status(t)
     assert "is Docker running?" in err.value.line()
     with pytest.raises(LabError):
         image.built_locally(t, "localhost:5999/lab-app:abc")
@@ -81,13 +81,13 @@ def test_kubectl_missing_object_and_missing_type_without_reading_errors(world, t
     config_file.write_text("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n")
     assert world.run("kind", "create", "cluster", "--name", "gitops-lab", "--config", str(config_file)).returncode == 0
     t = lab_tools()
-    assert kube.get_json(t, t.cfg, "deployment", "app", "-n", "dev", missing_ok=True) is None
-    assert kube.get_json(t, t.cfg, "kustomizations.kustomize.toolkit.fluxcd.io", "-A", missing_ok=True) is None
-    assert kube.items(kube.get_json(t, t.cfg, "pods", "-n", "dev", missing_ok=True)) == []
-    assert kube.get_json(t, t.cfg, "namespace", "kube-system", missing_ok=True)["metadata"]["name"] == "kube-system"
+    assert kube.get_json(t, "deployment", "app", "-n", "dev", missing_ok=True) is None
+    assert kube.get_json(t, "kustomizations.kustomize.toolkit.fluxcd.io", "-A", missing_ok=True) is None
+    assert kube.items(kube.get_json(t, "pods", "-n", "dev", missing_ok=True)) == []
+    assert kube.get_json(t, "namespace", "kube-system", missing_ok=True)["metadata"]["name"] == "kube-system"
     world.delete_cluster_by_hand("gitops-lab")
     with pytest.raises(LabError) as err:  # an unreachable cluster is not "missing"
-        kube.get_json(t, t.cfg, "deployment", "app", "-n", "dev", missing_ok=True)
+        kube.get_json(t, "deployment", "app", "-n", "dev", missing_ok=True)
     assert "is the cluster up?" in err.value.line()
 
 

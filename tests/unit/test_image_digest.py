@@ -30,11 +30,11 @@ def remote(tmp_path, repo_digests):
 def test_pinned_ref_is_tag_and_pushed_digest(tmp_path):
     t, cfg = remote(tmp_path, ["docker.io/other/app@sha256:" + "cd" * 32, f"ghcr.io/acme/lab-app@{DIGEST}"])
     tag = image.content_tag()
-    assert image.pinned_ref(t, cfg) == f"ghcr.io/acme/lab-app:{tag}@{DIGEST}"
+    assert image.pinned_ref(t) == f"ghcr.io/acme/lab-app:{tag}@{DIGEST}"
 
 
 def test_no_digest_is_one_clear_line(tmp_path):
     t, cfg = remote(tmp_path, [])
     with pytest.raises(LabError) as err:
-        image.pinned_ref(t, cfg)
+        image.pinned_ref(t)
     assert "reports no digest" in err.value.line() and "doit app_push" in err.value.line()

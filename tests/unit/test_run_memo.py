@@ -37,27 +37,27 @@ def test_one_container_listing_serves_the_registry_the_nodes_and_the_identity(wo
     assert world.run("docker", "run", "-d", "--name", "kind-registry", "-p", "127.0.0.1:5999:5000",
                      "registry:3").returncode == 0
     world.clear_calls()
-    assert registry.status(t, t.cfg) == "running" and registry.published_port(t, t.cfg) == 5999
-    assert cluster.exists(t, t.cfg)
-    assert cluster.nodes(t, t.cfg) == ["gitops-lab-control-plane", "gitops-lab-worker"]
-    assert cluster.identity(t, t.cfg) == containers.find(t, "gitops-lab-control-plane").id
+    assert registry.status(t) == "running" and registry.published_port(t) == 5999
+    assert cluster.exists(t)
+    assert cluster.nodes(t) == ["gitops-lab-control-plane", "gitops-lab-worker"]
+    assert cluster.identity(t) == containers.find(t, "gitops-lab-control-plane").id
     assert [c["tool"] + " " + c["argv"][0] for c in world.calls()] == ["docker ps"]
     # A change of the run's own forgets the listing: the next question is asked again.
     t.mutate("docker", "stop", "kind-registry")
-    assert registry.status(t, t.cfg) == "stopped"
-    assert registry.published_port(t, t.cfg) == 5999  # a stopped container's bindings: from inspect
+    assert registry.status(t) == "stopped"
+    assert registry.published_port(t) == 5999  # a stopped container's bindings: from inspect
     assert asked(world, "ps") == 2 and asked(world, "container", "inspect") == 1
     # A kubectl change cannot touch containers: the listing stays.
     t.mutate("kubectl", "--context", "kind-gitops-lab", "create", "namespace", "dev")
-    assert cluster.exists(t, t.cfg) and asked(world, "ps") == 2
+    assert cluster.exists(t) and asked(world, "ps") == 2
     # Nor can an image command; it changes what the image store holds, which is asked again.
     assert not containers.image_present(t, "busybox:1.36") and not containers.image_present(t, "busybox:1.36")
     t.mutate("docker", "pull", "busybox:1.36")
     assert containers.image_present(t, "busybox:1.36")
-    assert asked(world, "image", "ls") == 2 and cluster.exists(t, t.cfg) and asked(world, "ps") == 2
+    assert asked(world, "image", "ls") == 2 and cluster.exists(t) and asked(world, "ps") == 2
     # Another run (a new Tools) never reuses an answer: the user may have changed things by hand.
     world.delete_cluster_by_hand("gitops-lab")
-    assert not cluster.exists(lab_tools(), t.cfg) and cluster.exists(t, t.cfg)
+    assert not cluster.exists(lab_tools()) and cluster.exists(t)
 
 
 def test_published_port_is_read_from_the_listing_as_docker_prints_it():
@@ -76,10 +76,10 @@ def test_the_cluster_is_read_once_and_a_type_without_its_crd_has_no_objects(worl
     world.clear_calls()
     # No Flux: the one call that reads everything fails; each custom type is asked as its CRD (never
     # from the error text), and the built-in types are read in one call.
-    assert flux_status.objects(t, t.cfg) == []
-    nodes = kube.setup_read(t, t.cfg, "nodes")
+    assert flux_status.objects(t) == []
+    nodes = kube.setup_read(t, "nodes")
     assert [n["metadata"]["name"] for n in nodes] == ["gitops-lab-control-plane"]
-    assert kube.objects(kube.setup_read(t, t.cfg, "pods"), namespace="kube-system")
+    assert kube.objects(kube.setup_read(t, "pods"), namespace="kube-system")
     gets = [c["argv"] for c in world.calls() if "get" in c["argv"]]
     crd_checks = [a for a in gets if "customresourcedefinitions.apiextensions.k8s.io" in a]
     assert len(crd_checks) == len(flux_status.KINDS)
@@ -87,9 +87,9 @@ def test_the_cluster_is_read_once_and_a_type_without_its_crd_has_no_objects(worl
     # Nothing changed yet: the first read of a run brings what the run reads later in the same call.
     t2 = lab_tools()
     world.clear_calls()
-    kube.setup_read(t2, t.cfg, "apiservices.apiregistration.k8s.io")
+    kube.setup_read(t2, "apiservices.apiregistration.k8s.io")
     for resource in ("nodes", "deployments.apps", "pods"):
-        kube.setup_read(t2, t.cfg, resource)
+        kube.setup_read(t2, resource)
     listed = [c["argv"] for c in world.calls() if "get" in c["argv"] and "-A" in c["argv"]]
     assert len(listed) == 2  # all at once, then (the Flux CRDs are absent) the built-in ones at once
 
@@ -115,10 +115,10 @@ def test_an_existing_cluster_is_never_listed_whole_for_its_pods_or_deployments(w
     assert world.run("kind", "create", "cluster", "--name", "team", "--config", str(config_file)).returncode == 0
     t = lab_tools(CLUSTER_PROVIDER="existing", KUBE_CONTEXT="kind-team", REGISTRY="localhost:5999/team")
     world.clear_calls()
-    assert kube.setup_read(t, t.cfg, "nodes")
-    assert kube.namespaced(t, t.cfg, "pods", "kube-system", labels={"k8s-app": "kube-dns"})
-    assert kube.namespaced(t, t.cfg, "pods", "kube-system", labels={"k8s-app": "kube-dns"})
-    assert kube.namespaced(t, t.cfg, "deployments.apps", "flux-system") == []
+    assert kube.setup_read(t, "nodes")
+    assert kube.namespaced(t, "pods", "kube-system", labels={"k8s-app": "kube-dns"})
+    assert kube.namespaced(t, "pods", "kube-system", labels={"k8s-app": "kube-dns"})
+    assert kube.namespaced(t, "deployments.apps", "flux-system") == []
     gets = [" ".join(c["argv"]) for c in world.calls() if "get" in c["argv"]]
     assert not [g for g in gets if "-A" in g.split() and ("pods" in g or "deployments" in g)], gets
     assert sum("get pods -n kube-system -l k8s-app=kube-dns" in g for g in gets) == 1, gets
