@@ -205,6 +205,8 @@ def render_bootstrap(t, cfg) -> str:
             if cfg.GIT_TOKEN or cfg.GIT_SSH_KEY_FILE:
                 spec["secretRef"] = {"name": GIT_SECRET}
     apply_monitoring(docs, cfg.MONITORING, "./flux-cd" if cfg.GITOPS_SOURCE == "git" else ".")
+    from tasks import promote  # WATCH_ENVS: the other environments follow their own tag (tasks/promote.py)
+    promote.apply_pinning(docs, promote.pinned(cfg))
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
@@ -245,12 +247,19 @@ def apply_bootstrap(t, cfg) -> None:
     t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), stdin=render_bootstrap(t, cfg), timeout=120)
 
 
-def reconcile(t, cfg) -> None:
+def reconcile(t, cfg, seeded: tuple[str, ...] = ()) -> None:
+    """Fetch the source now and apply every Kustomization; an environment pinned by WATCH_ENVS does not
+    follow this publish, so it is reconciled only when its promotion was just SEEDED."""
+    from tasks import promote
     ctx = ("--context", cfg.KUBE_CONTEXT)
     kind = "oci" if cfg.GITOPS_SOURCE == "oci" else "git"
     t.mutate("flux", "reconcile", "source", kind, ARTIFACT, "-n", "flux-system", *ctx, "--timeout=3m",
              timeout=240)
-    for name in FLUX_KUSTOMIZATIONS:
+    for env in seeded:
+        t.mutate("flux", "reconcile", "source", "oci", promote.source_name(env), "-n", "flux-system", *ctx,
+                 "--timeout=3m", timeout=240)
+    held = set(promote.pinned(cfg)) - set(seeded)
+    for name in (n for n in FLUX_KUSTOMIZATIONS if n.removeprefix("apps-") not in held):
         # The infrastructure's first install (kube-prometheus-stack) takes minutes.
         t.mutate("flux", "reconcile", "kustomization", name, "-n", "flux-system", *ctx,
                  "--timeout=15m" if name == "infrastructure" else "--timeout=5m", timeout=1000)
@@ -263,8 +272,11 @@ def is_ready(t, cfg) -> bool:
     if not set(FLUX_KUSTOMIZATIONS) <= names:
         return False
     kind = "ocirepositories" if cfg.GITOPS_SOURCE == "oci" else "gitrepositories"
-    listed = kube.setup_read(t, cfg, f"{kind}.source.toolkit.fluxcd.io")
-    return bool(kube.objects(listed, namespace="flux-system", name=ARTIFACT))
+    sources = kube.setup_read(t, cfg, f"{kind}.source.toolkit.fluxcd.io")
+    if not kube.objects(sources, namespace="flux-system", name=ARTIFACT):
+        return False
+    from tasks import promote  # each apps-<env> reads the source WATCH_ENVS says
+    return promote.bootstrap_matches(cfg, listed, sources)
 
 
 def ensure(t, cfg) -> dict:
@@ -276,10 +288,15 @@ def ensure(t, cfg) -> dict:
         t.mutate("kubectl", *kube.kubectl_args(cfg, "apply", "-f", "-"), "# ConfigMap lab-vars + bootstrap")
         reconcile(t, cfg)
         return {"artifact": "dry-run", "image": ref}
+    from tasks import promote
+    # Environments WATCH_ENVS no longer pins, from the listing this run's up-to-date check read (no new read).
+    unpinned = promote.stale(cfg, t.memo.get("kube", {}).get("kustomizations.kustomize.toolkit.fluxcd.io"))
     write_vars(t, cfg, ref)
     digest = publish(t, cfg) if cfg.GITOPS_SOURCE == "oci" else "git"
+    seeded = tuple(promote.seed(t, cfg, ref))
     apply_bootstrap(t, cfg)
-    reconcile(t, cfg)
+    promote.forget_pins(t, cfg, unpinned)
+    reconcile(t, cfg, seeded)
     if not t.dry_run:
         flux_status.wait_ready(t, cfg, timeout=900, expect=len(FLUX_KUSTOMIZATIONS))
     return {"artifact": digest, "image": ref}

@@ -910,6 +910,32 @@ def monitoring_problems(root: pathlib.Path, bootstrap: dict[str, list[dict]],
     return p
 
 
+def promotion_problems(bootstrap: dict[str, list[dict]]) -> list[str]:
+    """WATCH_ENVS=dev and dev,staging, as the lab's bootstrap pins the other environments (tasks/promote.py):
+    schema-valid, and each pinned apps-<env> reads its own source at tag <env> and its own variables."""
+    from tasks import promote  # noqa: PLC0415 - see monitoring_problems
+    p = []
+    for watched in ("dev", "dev,staging"):
+        held = tuple(e for e in ENVIRONMENTS if e not in watched.split(","))
+        where = f"{FLUX_DIR}/bootstrap/oci (WATCH_ENVS={watched})"
+        objs = promote.apply_pinning([copy.deepcopy(o) for o in bootstrap.get("oci", [])], held)
+        p += schema_problems(objs, where)
+        sources = {o["metadata"]["name"]: o for o in objs if o.get("kind") == "OCIRepository"}
+        for env in ENVIRONMENTS:
+            ks = next((o for o in objs if o.get("kind") == "Kustomization" and o["metadata"]["name"] == f"apps-{env}"), None)
+            if ks is None:
+                continue
+            ref = (ks["spec"].get("sourceRef") or {}).get("name")
+            subst = [s.get("name") for s in (ks["spec"].get("postBuild") or {}).get("substituteFrom") or []]
+            want_ref, want_vars, want_tag = ((promote.source_name(env), promote.vars_name(env), env) if env in held
+                                             else (SOURCE_NAME, VARS_CONFIGMAP, "latest"))
+            tag = ((sources.get(ref) or {}).get("spec", {}).get("ref") or {}).get("tag")
+            if ref != want_ref or tag != want_tag or want_vars not in subst:
+                p.append(f"{where}: apps-{env}: [promotion] want source {want_ref} (tag {want_tag}) and "
+                         f"ConfigMap {want_vars}, got {ref} (tag {tag}) and {subst}")
+    return p
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -944,6 +970,7 @@ def validate(root: pathlib.Path, variables: dict | None = None) -> list[str]:
     problems += overlay_env_problems(root, rendered["apps/base"])
     problems += flux_problems(root, bootstrap, rendered)
     problems += monitoring_problems(root, bootstrap, rendered, variables)
+    problems += promotion_problems(bootstrap)
     problems += observability_problems(rendered)
     if chart_version(rendered["infrastructure"]) != versions.KUBE_PROMETHEUS_STACK_CHART:
         problems.append(f"{FLUX_DIR}/infrastructure: [versions] kube-prometheus-stack chart {chart_version(rendered['infrastructure'])} != tasks/versions.py {versions.KUBE_PROMETHEUS_STACK_CHART}")

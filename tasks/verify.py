@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from tasks import console, flux_status, image, kube, portforward, sync
+from tasks import console, flux_status, image, kube, portforward, promote, sync
 from tasks.cluster import WORKER_LABEL
 from tasks.errors import LabError
 
@@ -89,10 +89,11 @@ def run(t, cfg) -> dict:
         raise LabError("no node carries gitops-lab/tier=worker", "kind-three-node.yaml labels the workers",
                        "run `doit recreate_cluster`")
     expected = image.pinned_ref(t, cfg)
-    rows = [check_environment(t, cfg, env, workers, expected) for env in sync.ENVIRONMENTS]
+    want = promote.expected_images(t, cfg, expected)  # WATCH_ENVS: a pinned environment runs its promotion
+    rows = [check_environment(t, cfg, env, workers, want[env]) for env in sync.ENVIRONMENTS]
     print()
     console.print_table(["ENV", "READY", "IMAGE TAG", "NODES", "/healthz /readyz /metrics"], rows)
-    return {"verified": expected}
+    return {"verified": expected, "serving": {row[0]: row[2] for row in rows}}
 
 
 NEXT_STEPS = """
