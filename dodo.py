@@ -377,3 +377,19 @@ def task_debug_app():
 def task_debug_monitoring():
     """Interactive shell in a throwaway debug pod in the monitoring namespace."""
     return {"actions": [debug.debug_shell("monitoring")], "uptodate": [False]}
+
+
+# --- edit and see (issue 17): the lead ports these two into the table of operations ---------------
+
+def task_watch():
+    """Run `doit setup` again after each save of app/, flux-cd/, the kind config or the settings (Ctrl-C stops)."""
+    from tasks import watch  # watchfiles is imported when the watch starts
+    # No run lock (each `doit setup` child takes it) and a database of its own: see graph.SUPERVISOR_TASKS.
+    return {"actions": [action("watch", "edit and see: watch the lab's inputs", watch.run)],
+            "uptodate": [False], "verbosity": 2}
+
+
+def task_promote():
+    """WATCH_ENVS=dev: give the next environment (or PROMOTE_TO) the artifact revision and image the one before runs."""
+    from tasks import promote
+    return {"actions": [action("promote", "promote the tested revision", promote.run)], "uptodate": [False]}

@@ -53,4 +53,19 @@ def recreate_cluster(c):
     run_step("recreate_cluster", "recreate the cluster", cluster.recreate)
 
 
-TASKS = [setup, teardown, config, validate, verify_, recreate_cluster]
+@task(help={"var": "NAME=value settings (repeatable), e.g. WATCH_ENVS=dev"}, iterable=["var"])
+def watch(c, var=None):
+    """Run `doit setup` again after each save of app/, flux-cd/, the kind config or the settings."""
+    from tasks import watch as _watch
+    settings = dict(v.split("=", 1) for v in (var or []) if "=" in v)
+    run_step("watch", "edit and see: watch the lab's inputs", _watch.run, lock=False, **settings)
+
+
+@task(help={"to": "staging or production (default: the first environment behind the one before it)"})
+def promote(c, to=None):
+    """WATCH_ENVS=dev: give the next environment the artifact revision and image the one before runs."""
+    from tasks import promote as _promote
+    run_step("promote", "promote the tested revision", _promote.run, PROMOTE_TO=to)
+
+
+TASKS = [setup, teardown, config, validate, verify_, recreate_cluster, watch, promote]
