@@ -456,7 +456,8 @@ def test_flux_gitops_flow(world, tmp_path):
 
 def test_flux_tag_artifact_by_tag_or_digest(world, tmp_path):
     """`flux tag artifact` takes `repo:tag` or `repo@sha256:…` (crane.Tag fetches by either); promotion
-    tags the exact digest an environment applied."""
+    tags the exact digest an environment applied. (The error texts: tests/fakes_selftest/
+    test_flux_real_behaviour.py.)"""
     port = free_port()
     start_registry(world, port)
     tree = gitops_tree(tmp_path)
@@ -467,21 +468,11 @@ def test_flux_tag_artifact_by_tag_or_digest(world, tmp_path):
     digest = json.loads(r.stdout)["digest"]
     r = run(world, "flux", "tag", "artifact", base + "@" + digest, "--tag", "staging", "--tag", "production")
     assert r.returncode == 0, r.stderr
-    assert "► tagging artifact" in r.stderr
-    assert "✔ artifact tagged as localhost:%d/lab-gitops:staging" % port in r.stderr
     assert world.registry_tags("lab-gitops", port) == ["production", "staging", "v1"]
     head = requests.head("http://127.0.0.1:%d/v2/lab-gitops/manifests/staging" % port,
                          headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
     assert head.headers["Docker-Content-Digest"] == digest
-    unknown = "sha256:" + "0" * 64
-    r = run(world, "flux", "tag", "artifact", base + "@" + unknown, "--tag", "x")
-    assert r.returncode == 1
-    assert ("✗ tagging artifact failed: fetching \"localhost:%d/lab-gitops@%s\": GET http://localhost:%d/v2/"
-            "lab-gitops/manifests/%s: MANIFEST_UNKNOWN: manifest unknown; unknown manifest name=lab-gitops revision=%s"
-            % (port, unknown, port, unknown, unknown)) in r.stderr
-    r = run(world, "flux", "tag", "artifact", base + "@sha256:abc", "--tag", "x")  # not a digest: refused
-    assert r.returncode == 1 and r.stderr.startswith("✗ ")
-    assert world.registry_tags("lab-gitops", port) == ["production", "staging", "v1"]
+    assert world.mutating_calls("flux")[-1]["argv"][:2] == ["tag", "artifact"]
 
 
 SUBSTITUTE_ALWAYS = """\

@@ -432,6 +432,8 @@ def cmd_tag_artifact(st, vals, pos):
     m = re.fullmatch(r"oci://([^/]+)/([^:@]+)@(sha256:[0-9a-f]{64})", pos[0] or "")
     if m:
         host, repo, digest = m.groups()
+    elif "@" in (pos[0] or "") and (pos[0] or "").startswith("oci://"):  # name.ParseReference refuses it
+        fail("'%s' invalid URL: could not parse reference: %s" % (pos[0], pos[0][6:]))
     else:
         host, repo, tag = _parse_oci(pos[0])
         digest = None
