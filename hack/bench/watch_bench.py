@@ -10,7 +10,7 @@ moment `verify` saw every environment serve the expected image through a port-fo
 
 --real runs in a throwaway clone of the committed tree with its own cluster, registry and port
 (CLUSTER_NAME=gitops-lab-watch, REGISTRY_NAME=kind-registry-watch, REGISTRY_PORT=5301), brings it up
-with `doit setup` (not measured), and tears it all down afterwards.
+with `doit setup` (not measured), and tears it all down afterwards, volumes included.
 """
 from __future__ import annotations
 
@@ -138,8 +138,9 @@ def real(args) -> None:
             results = measure(clone, env, [f"WATCH_DEBOUNCE_MS={args.debounce}", *args.settings], args.repeat,
                               timeout=900)
         finally:
-            subprocess.run([sys.executable, "-m", "invoke", "teardown"], cwd=clone, env=env, capture_output=True,
-                           timeout=900)
+            # PURGE=1: the registry's and the mirrors' volumes are this benchmark's own (REGISTRY_NAME above)
+            subprocess.run([sys.executable, "-m", "invoke", "teardown", "--purge"], cwd=clone, env=env,
+                           capture_output=True, timeout=900)
     report(f"doit watch on the real tools ({' '.join(args.settings) or 'every environment'}), "
            f"median of {args.repeat}", results)
 
