@@ -110,6 +110,31 @@ def _anything(v: str) -> str:
     return v
 
 
+_CHAIN = ("dev", "staging", "production")  # the promotion order (tasks/sync.py ENVIRONMENTS)
+
+
+def _watch_envs(v: str) -> str:
+    # The environments that follow every publish: the start of the promotion chain. The others
+    # move only on `doit promote`. All three (or none) is today's behaviour: everything follows.
+    envs = [e.strip() for e in v.split(",") if e.strip()]
+    if envs and envs != list(_CHAIN[:len(envs)]):
+        raise ValueError("empty (every environment follows every publish), dev, or dev,staging: "
+                         "the start of the promotion order dev → staging → production")
+    return "" if len(envs) in (0, len(_CHAIN)) else ",".join(envs)
+
+
+def _promote_to(v: str) -> str:
+    if v not in ("", *_CHAIN[1:]):
+        raise ValueError("empty (the next environment that lags behind), staging or production")
+    return v
+
+
+def _milliseconds(v: str) -> str:
+    if not v.isdigit() or not 10 <= int(v) <= 60000:
+        raise ValueError("a whole number of milliseconds from 10 to 60000")
+    return v
+
+
 def _remote_registry(v: str) -> str:
     # host[:port][/path], as docker and flux take it: no scheme, no tag.
     if v and not re.fullmatch(r"(localhost|[a-z0-9-]+(\.[a-z0-9-]+)+|\d+(\.\d+){3})(:\d{1,5})?(/[a-z0-9._-]+)*", v):
@@ -192,6 +217,13 @@ SETTINGS: tuple[Setting, ...] = (
             _one_of("generic", "aws", "azure", "gcp")),
     Setting("REGISTRY_USERNAME", "", "username for REGISTRY when not using a provider"),
     Setting("REGISTRY_PASSWORD", "", "password/token for REGISTRY (never printed)", secret=True),
+    # Edit and see (`doit watch`, `doit promote`; README "Edit and see").
+    Setting("WATCH_ENVS", "", "environments that follow every publish (`doit watch` rolls them on each save): "
+            "empty = all; dev or dev,staging = the others move only on `doit promote`", _watch_envs),
+    Setting("WATCH_DEBOUNCE_MS", "300", "doit watch: a burst of saves is one run when each follows the last "
+            "within this many milliseconds", _milliseconds),
+    Setting("PROMOTE_TO", "", "doit promote: staging or production (default: the first environment behind "
+            "the one before it)", _promote_to),
     Setting("DRY_RUN", "", "1: print the mutating commands, run none", _flag),
     Setting("PURGE", "", "1: teardown also deletes the registry's image data", _flag),
     Setting("SHOW_PASSWORD", "", "1: `doit grafana` prints Grafana's admin password", _flag),
@@ -285,6 +317,11 @@ def load(cli: Mapping[str, str] | None = None, env: Mapping[str, str] | None = N
     if bool(values["REGISTRY_USERNAME"]) != bool(values["REGISTRY_PASSWORD"]):
         raise LabError("REGISTRY_USERNAME and REGISTRY_PASSWORD go together", "one of them is empty",
                        "set both, or neither (then docker login / REGISTRY_PROVIDER is used)")
+    if values["WATCH_ENVS"] and values["GITOPS_SOURCE"] != "oci":
+        raise LabError(f"WATCH_ENVS={values['WATCH_ENVS']} needs GITOPS_SOURCE=oci",
+                       "the other environments are promoted by tagging the published OCI artifact; with "
+                       "GITOPS_SOURCE=git, promote through your repository's branches instead",
+                       "unset WATCH_ENVS or use GITOPS_SOURCE=oci")
     unknown = sorted(set(cli) - set(NAMES))
     if unknown:
         raise LabError(f"unknown variable {unknown[0]}",

@@ -21,6 +21,8 @@ _RUNTIME: dict = {}
 
 # doit commands that only read; everything else takes the run lock.
 READ_ONLY_COMMANDS = {"list", "help", "info", "dumpdb", "tabcompletion", "strace"}
+# Tasks that only supervise: `doit watch` runs `doit setup` children, and each of them takes the lock.
+SUPERVISOR_TASKS = {"watch"}
 
 
 def _cmdline_vars() -> dict:
@@ -42,8 +44,14 @@ def load_config() -> config.Config:
 def doit_config(cfg: config.Config) -> dict:
     dep_file = state.path("doit.json")
     argv = sys.argv[1:]
-    command = next((a for a in argv if not a.startswith("-") and "=" not in a), "run")
-    if cfg.dry_run:
+    words = [a for a in argv if not a.startswith("-") and "=" not in a]
+    command = next(iter(words), "run")
+    named = words[1:] if command == "run" else words
+    if named and set(named) <= SUPERVISOR_TASKS:
+        # No lock (its children take it), and a database of its own: doit writes the one it loaded when
+        # the run ends, which would put back what the children recorded meanwhile.
+        dep_file = state.path("doit-watch.json")
+    elif cfg.dry_run:
         # A dry run must not record anything as done: work on a throwaway copy.
         dry = state.path("doit-dry-run.json")
         if dep_file.exists():
@@ -145,10 +153,17 @@ class Reporter(ConsoleReporter):
     def initialize(self, tasks, selected_tasks):
         self.started = time.monotonic()
         self.executed: list[str] = []
+        self.finished: dict[str, float] = {}  # task -> wall-clock time its actions succeeded
+        self.values: dict[str, dict] = {}
 
     def execute_task(self, task):
         if task.actions and not task.name.startswith("_"):
             self.executed.append(task.name)
+
+    def add_success(self, task):
+        self.finished[task.name] = time.time()
+        if task.name in RECORDED_VALUES and isinstance(task.values, dict):
+            self.values[task.name] = task.values
 
     def skip_uptodate(self, task):
         if not task.name.startswith("_") and task.actions:
@@ -159,6 +174,7 @@ class Reporter(ConsoleReporter):
             self.failures.append({"task": task, "exception": fail})
 
     def complete_run(self):
+        record_run(self)
         took = console.seconds(time.monotonic() - self.started)
         for result in self.failures:
             fail, task = result["exception"], result["task"]
@@ -182,3 +198,34 @@ class Reporter(ConsoleReporter):
             console.say(f"\n✓ done in {took} ({', '.join(self.executed)})", "green")
         else:
             console.say(f"\n✓ nothing to do ({took}): everything is up to date", "green")
+
+
+# --- a machine-readable record of the run, for a supervisor (`doit watch`) --------------------------
+
+RUN_RECORD = "LAB_RUN_RECORD"  # environment: where to write it (set by tasks/watch.py for its children)
+RECORDED_VALUES = ("verify",)
+
+
+def record_run(reporter: Reporter) -> None:
+    """What ran, what failed (its one line), and what verify saw, as JSON at $LAB_RUN_RECORD."""
+    import json
+    import os
+    target = os.environ.get(RUN_RECORD)
+    if not target:
+        return
+    failed = []
+    for result in reporter.failures:
+        fail = result["exception"]
+        if isinstance(fail, UnmetDependency):
+            continue  # its dependency's failure is the story
+        lines = [ln for ln in fail.get_msg().strip().splitlines() if ln.strip()]
+        # a step's failure is its one line; anything else (a bug) ends with the exception's last line
+        error = (lines[0] if isinstance(fail, TaskFailed) else lines[-1]) if lines else "failed"
+        failed.append({"task": result["task"].name, "error": error})
+    record = {"executed": reporter.executed, "finished": reporter.finished, "failed": failed,
+              "errors": [m.strip() for m in reporter.runtime_errors], "values": reporter.values,
+              "took": time.monotonic() - reporter.started, "ended": time.time()}
+    tmp = target + ".tmp"
+    with open(tmp, "w") as out:
+        json.dump(record, out, default=str)
+    os.replace(tmp, target)

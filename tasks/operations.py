@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from tasks import (cluster, console, debug, flux, grafana, hpa, image, info, metrics_server, mirrors, names, preflight,
-                   registry, status, sync, teardown, validate_task, verify)
+                   promote, registry, status, sync, teardown, validate_task, verify)
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,11 @@ class Operation:
     @property
     def inv_name(self) -> str:
         return self.name.replace("_", "-")
+
+
+def _watch():
+    from tasks import watch  # imports watchfiles: only when watching starts
+    return watch
 
 
 def _purge(c) -> bool:
@@ -151,6 +156,14 @@ OPERATIONS: tuple[Operation, ...] = (
               needs=("flux", "sync"), make=("bootstrap_flux",)),
     Operation("deploy_via_flux", "Re-publish flux-cd/ and the image reference, reconcile now, wait for Ready (no git).",
               sync.ensure, "publish and reconcile", needs=("app_push",), make=("deploy_via_flux",)),
+    # `doit watch` holds no run lock (each `doit setup` it starts takes it): graph.SUPERVISOR_TASKS.
+    Operation("watch", "Run `doit setup` again after each save of app/, flux-cd/, the kind config or the settings "
+              "(Ctrl-C stops).", lambda lab: _watch().run(lab), "edit and see: watch the lab's inputs",
+              mutates=False, invoke=True),
+    Operation("promote", "WATCH_ENVS=dev: give the next environment (or PROMOTE_TO) the artifact revision and image "
+              "the one before runs.", promote.run, "promote the tested revision", invoke=True,
+              options=(Option("to", "PROMOTE_TO", "staging or production (default: the first environment behind "
+                              "the one before it)"),)),
     *(Operation(f"deploy_{env}", f"Reconcile the app in {env} now and wait for its rollout.",
                 status.deploy_env(env), f"reconcile apps-{env}", make=(f"deploy_{env}",))
       for env in names.ENVIRONMENTS),

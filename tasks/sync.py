@@ -201,6 +201,8 @@ def render_bootstrap(lab) -> str:
                 spec["secretRef"] = {"name": GIT_SECRET}
     apply_monitoring(docs, lab.cfg.MONITORING, "./flux-cd" if lab.cfg.GITOPS_SOURCE == "git" else ".")
     mirrors.point_charts_at_mirrors(docs, lab.cfg)
+    from tasks import promote  # WATCH_ENVS: the other environments follow their own tag (tasks/promote.py)
+    promote.apply_pinning(docs, promote.pinned(lab.cfg))
     return yaml.safe_dump_all(docs, sort_keys=False)
 
 
@@ -242,15 +244,24 @@ def apply_bootstrap(lab) -> None:
     lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=render_bootstrap(lab), timeout=120)
 
 
-def reconcile(lab) -> None:
+def reconcile(lab, seeded: tuple[str, ...] = ()) -> None:
+    """Fetch the source now and apply every Kustomization; an environment pinned by WATCH_ENVS does not
+    follow this publish, so it is reconciled only when its promotion was just SEEDED."""
+    from tasks import promote
     ctx = ("--context", lab.cfg.KUBE_CONTEXT)
     kind = "oci" if lab.cfg.GITOPS_SOURCE == "oci" else "git"
     lab.mutate("flux", "reconcile", "source", kind, ARTIFACT, "-n", names.FLUX_NAMESPACE, *ctx, "--timeout=3m",
-             timeout=240)
+               timeout=240)
+    for env in seeded:
+        lab.mutate("flux", "reconcile", "source", "oci", promote.source_name(env), "-n", names.FLUX_NAMESPACE, *ctx,
+                   "--timeout=3m", timeout=240)
+    held = set(promote.pinned(lab.cfg)) - set(seeded)
     for layer in names.LAYERS:
+        if layer.name in {names.APP_LAYERS[env] for env in held}:
+            continue
         # Each layer's own spec.timeout: the infrastructure's first install (kube-prometheus-stack) takes minutes.
         lab.mutate("flux", "reconcile", "kustomization", layer.name, "-n", names.FLUX_NAMESPACE, *ctx,
-                 f"--timeout={layer.timeout}", timeout=1000)
+                   f"--timeout={layer.timeout}", timeout=1000)
 
 
 def is_ready(lab) -> bool:
@@ -260,8 +271,11 @@ def is_ready(lab) -> bool:
     if not set(names.FLUX_KUSTOMIZATIONS) <= found:
         return False
     kind = "ocirepositories" if lab.cfg.GITOPS_SOURCE == "oci" else "gitrepositories"
-    listed = kube.setup_read(lab, f"{kind}.source.toolkit.fluxcd.io")
-    return bool(kube.objects(listed, namespace=names.FLUX_NAMESPACE, name=ARTIFACT))
+    sources = kube.setup_read(lab, f"{kind}.source.toolkit.fluxcd.io")
+    if not kube.objects(sources, namespace=names.FLUX_NAMESPACE, name=ARTIFACT):
+        return False
+    from tasks import promote  # each apps-<env> reads the source WATCH_ENVS says
+    return promote.bootstrap_matches(lab.cfg, listed, sources)
 
 
 def ensure(lab) -> dict:
@@ -273,10 +287,15 @@ def ensure(lab) -> dict:
         lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), f"# ConfigMap {VARS} + bootstrap")
         reconcile(lab)
         return {"artifact": "dry-run", "image": ref}
+    from tasks import promote
+    # Environments WATCH_ENVS no longer pins, from the listing this run's up-to-date check read (no new read).
+    unpinned = promote.stale(lab.cfg, lab.memo.get("kube", {}).get("kustomizations.kustomize.toolkit.fluxcd.io"))
     write_vars(lab, ref)
     digest = publish(lab) if lab.cfg.GITOPS_SOURCE == "oci" else "git"
+    seeded = tuple(promote.seed(lab, ref))
     apply_bootstrap(lab)
-    reconcile(lab)
+    promote.forget_pins(lab, unpinned)
+    reconcile(lab, seeded)
     if not lab.dry_run:
         flux_status.wait_ready(lab, timeout=900, expect=len(names.FLUX_KUSTOMIZATIONS))
     return {"artifact": digest, "image": ref}

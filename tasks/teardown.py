@@ -66,7 +66,9 @@ def cleanup_all(lab) -> None:
 def cleanup_generated(lab) -> None:
     """Only files we generate; tracked files are never touched."""
     removed = 0
-    for name in ("doit-dry-run.json", "doit.corrupt"):
+    # (and what `doit watch` wrote: its logs, its record, its own doit database)
+    for name in ("doit-dry-run.json", "doit.corrupt", "watch.log", "watch-runs.jsonl", "watch-run.json",
+                 "doit-watch.json"):
         if state.path(name).exists():
             state.forget(name)
             removed += 1

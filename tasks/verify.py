@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from tasks import console, flux_status, image, kube, names, portforward
+from tasks import console, flux_status, image, kube, names, portforward, promote
 from tasks.errors import LabError
 
 
@@ -88,10 +88,11 @@ def run(lab) -> dict:
         raise LabError(f"no node carries {names.WORKER_SELECTOR}", "kind-three-node.yaml labels the workers",
                        "run `doit recreate_cluster`")
     expected = image.pinned_ref(lab)
-    rows = [check_environment(lab, env, workers, expected) for env in names.ENVIRONMENTS]
+    want = promote.expected_images(lab, expected)  # WATCH_ENVS: a pinned environment runs its promotion
+    rows = [check_environment(lab, env, workers, want[env]) for env in names.ENVIRONMENTS]
     print()
     console.print_table(["ENV", "READY", "IMAGE TAG", "NODES", "/healthz /readyz /metrics"], rows)
-    return {"verified": expected}
+    return {"verified": expected, "serving": {row[0]: row[2] for row in rows}}
 
 
 NEXT_STEPS = """

@@ -1,6 +1,7 @@
 """The invoke collection, made from tasks/operations.py: the operations marked `invoke`, through
 the same functions as dodo.py. Options set settings (`inv hpa-demo --duration 30` is
-HPA_DURATION=30); an operation doit decides (setup, verify) runs through doit itself."""
+HPA_DURATION=30), and `--var NAME=value` sets any; an operation doit decides (setup, verify) runs
+through doit itself."""
 from __future__ import annotations
 
 import inspect
@@ -14,7 +15,7 @@ _VAR = operations.Option("var", "", "NAME=value settings (repeatable)")
 
 
 def _options(op: operations.Operation) -> tuple[operations.Option, ...]:
-    return (*op.options, _VAR) if op.in_graph else op.options
+    return (*op.options, _VAR)
 
 
 def _body(op: operations.Operation):
@@ -23,10 +24,11 @@ def _body(op: operations.Operation):
     def body(c, **given):
         settings = {o.setting: ("1" if given.get(o.name) else None) if o.flag else given.get(o.name)
                     for o in options if o.setting}
+        pairs = given.get("var") or []
         if op.in_graph:
-            run_doit(op.name, *given.get("var") or [], *(f"{k}={v}" for k, v in settings.items() if v is not None))
+            run_doit(op.name, *pairs, *(f"{k}={v}" for k, v in settings.items() if v is not None))
         else:
-            run_step(op, **settings)
+            run_step(op, **dict(p.split("=", 1) for p in pairs if "=" in p), **settings)
 
     body.__name__ = op.name
     body.__doc__ = op.doc

@@ -10,7 +10,7 @@ from tasks.validation.policies import env_problems, kind_problems, overlay_env_p
 from tasks.validation.render import APPS_BASE, FLUX_DIR, RenderError, local_tools, render_all
 from tasks.validation.schemas import schema_problems
 from tasks.validation.stack import MONITORING, observability_problems, version_problems
-from tasks.validation.wiring import flux_problems, monitoring_problems
+from tasks.validation.wiring import flux_problems, monitoring_problems, promotion_problems
 
 
 def validate(root: pathlib.Path, variables: dict | None = None, tools=None) -> list[str]:
@@ -34,6 +34,7 @@ def validate(root: pathlib.Path, variables: dict | None = None, tools=None) -> l
     problems += overlay_env_problems(root, rendered[APPS_BASE])
     problems += flux_problems(root, bootstrap, rendered, MONITORING)
     problems += monitoring_problems(root, bootstrap, rendered, variables, MONITORING, tools)
+    problems += promotion_problems(bootstrap)
     problems += observability_problems(rendered, MONITORING)
     problems += version_problems(rendered, MONITORING)
     problems += design_problems(root, rendered)

@@ -139,3 +139,30 @@ def monitoring_problems(root: pathlib.Path, bootstrap: dict[str, list[dict]],
                     if uses_crds(o, chart) and (o["kind"], o["metadata"]["name"]) not in deleted:
                         p.append(f"{where}: {app_layer}: [monitoring] {_ident(o)} stays, and nothing installs its CRD")
     return p
+
+
+def promotion_problems(bootstrap: dict[str, list[dict]]) -> list[str]:
+    """WATCH_ENVS=dev and dev,staging, as the lab's bootstrap pins the other environments (tasks/promote.py):
+    schema-valid, and each pinned apps-<env> reads its own source at tag <env> and its own variables."""
+    from tasks import promote  # noqa: PLC0415 - the step's own rendering, not a copy of it
+    p = []
+    for watched in ("dev", "dev,staging"):
+        held = tuple(e for e in names.ENVIRONMENTS if e not in watched.split(","))
+        where = f"{FLUX_DIR}/bootstrap/oci (WATCH_ENVS={watched})"
+        objs = promote.apply_pinning([copy.deepcopy(o) for o in bootstrap.get("oci", [])], held)
+        p += schema_problems(objs, where)
+        sources = {o["metadata"]["name"]: o for o in objs if o.get("kind") == "OCIRepository"}
+        for env in names.ENVIRONMENTS:
+            layer = names.APP_LAYERS[env]
+            ks = next((o for o in objs if o.get("kind") == "Kustomization" and o["metadata"]["name"] == layer), None)
+            if ks is None:
+                continue
+            ref = (ks["spec"].get("sourceRef") or {}).get("name")
+            subst = [s.get("name") for s in (ks["spec"].get("postBuild") or {}).get("substituteFrom") or []]
+            want_ref, want_vars, want_tag = ((promote.source_name(env), promote.vars_name(env), env) if env in held
+                                             else (names.SOURCE, names.VARS_CONFIGMAP, "latest"))
+            tag = ((sources.get(ref) or {}).get("spec", {}).get("ref") or {}).get("tag")
+            if ref != want_ref or tag != want_tag or want_vars not in subst:
+                p.append(f"{where}: {layer}: [promotion] want source {want_ref} (tag {want_tag}) and "
+                         f"ConfigMap {want_vars}, got {ref} (tag {tag}) and {subst}")
+    return p

@@ -454,6 +454,27 @@ def test_flux_gitops_flow(world, tmp_path):
     assert r.stdout.startswith("NAME") and "False" in r.stdout
 
 
+def test_flux_tag_artifact_by_tag_or_digest(world, tmp_path):
+    """`flux tag artifact` takes `repo:tag` or `repo@sha256:…` (crane.Tag fetches by either); promotion
+    tags the exact digest an environment applied. (The error texts: tests/fakes_selftest/
+    test_flux_real_behaviour.py.)"""
+    port = free_port()
+    start_registry(world, port)
+    tree = gitops_tree(tmp_path)
+    base = "oci://localhost:%d/lab-gitops" % port
+    r = run(world, "flux", "push", "artifact", base + ":v1", "--path=%s" % tree, "--source=file:///repo",
+            "--revision=main@sha1:abc", "-o", "json")
+    assert r.returncode == 0, r.stderr
+    digest = json.loads(r.stdout)["digest"]
+    r = run(world, "flux", "tag", "artifact", base + "@" + digest, "--tag", "staging", "--tag", "production")
+    assert r.returncode == 0, r.stderr
+    assert world.registry_tags("lab-gitops", port) == ["production", "staging", "v1"]
+    head = requests.head("http://127.0.0.1:%d/v2/lab-gitops/manifests/staging" % port,
+                         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+    assert head.headers["Docker-Content-Digest"] == digest
+    assert world.mutating_calls("flux")[-1]["argv"][:2] == ["tag", "artifact"]
+
+
 SUBSTITUTE_ALWAYS = """\
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization

@@ -69,3 +69,29 @@ def test_tagging_a_missing_tag_says_what_the_real_cli_says(world):
     assert res.returncode != 0
     assert "► tagging artifact" in res.stdout + res.stderr
     assert "MANIFEST_UNKNOWN: manifest unknown; unknown tag=nosuch" in res.stderr
+
+
+def test_tagging_by_digest_says_what_the_real_cli_says(world, tmp_path):
+    """flux 2.9.4 against registry:3 (observed with the kit's flux): a digest reference is tagged like a tag
+    reference; an unknown digest and a malformed one fail with these lines."""
+    port = free_port()
+    assert docker(world, "run", "-d", "-p", f"127.0.0.1:{port}:5000", "--name", "reg", "registry:3").returncode == 0
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "a.yaml").write_text("a: 1\n")
+    digest = json.loads(push(world, port, tmp_path / "dir", "--reproducible").stdout)["digest"]
+    res = flux(world, "tag", "artifact", f"oci://localhost:{port}/lab-gitops@{digest}", "--tag", "staging",
+               "--tag", "production")
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines() == ["► tagging artifact", f"✔ artifact tagged as localhost:{port}/lab-gitops:staging",
+                                       f"✔ artifact tagged as localhost:{port}/lab-gitops:production"]
+    unknown = "sha256:" + "0" * 64
+    res = flux(world, "tag", "artifact", f"oci://localhost:{port}/lab-gitops@{unknown}", "--tag", "x")
+    assert res.returncode == 1
+    assert res.stderr.splitlines()[-1] == (
+        f'✗ tagging artifact failed: fetching "localhost:{port}/lab-gitops@{unknown}": GET http://localhost:{port}'
+        f"/v2/lab-gitops/manifests/{unknown}: MANIFEST_UNKNOWN: manifest unknown; unknown manifest "
+        f"name=lab-gitops revision={unknown}")
+    res = flux(world, "tag", "artifact", f"oci://localhost:{port}/lab-gitops@sha256:abc", "--tag", "x")
+    assert res.returncode == 1 and "► tagging artifact" not in res.stderr
+    assert res.stderr.strip() == (f"✗ 'oci://localhost:{port}/lab-gitops@sha256:abc' invalid URL: could not parse "
+                                  f"reference: localhost:{port}/lab-gitops@sha256:abc")

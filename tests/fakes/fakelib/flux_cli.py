@@ -427,13 +427,29 @@ def cmd_tag_artifact(st, vals, pos):
         fail("artifact URL is required")
     if not vals["tag"]:
         fail("--tag is required")
-    host, repo, tag = _parse_oci(pos[0])
+    # The source is a tag or a digest: flux passes it to go-containerregistry's crane.Tag, which fetches
+    # the manifest by either (oci.ParseArtifactURL and name.ParseReference accept `repo@sha256:<64 hex>`).
+    m = re.fullmatch(r"oci://([^/]+)/([^:@]+)@(sha256:[0-9a-f]{64})", pos[0] or "")
+    if m:
+        host, repo, digest = m.groups()
+    elif "@" in (pos[0] or "") and (pos[0] or "").startswith("oci://"):  # name.ParseReference refuses it
+        fail("'%s' invalid URL: could not parse reference: %s" % (pos[0], pos[0][6:]))
+    else:
+        host, repo, tag = _parse_oci(pos[0])
+        digest = None
     root, port = _registry_root(st, host)
     if root is None:
         fail('tagging artifact failed: Get "http://%s/v2/": dial tcp 127.0.0.1:%s: connect: connection refused'
              % (host, port))
     log("►", "tagging artifact")
-    r = rs.resolve(root, repo, tag)
+    if digest:
+        r = rs.resolve(root, repo, digest)
+        if r is None:  # the registry's detail is distribution's ErrManifestUnknownRevision, as for a tag
+            fail('tagging artifact failed: fetching "%s/%s@%s": GET http://%s/v2/%s/manifests/%s: '
+                 'MANIFEST_UNKNOWN: manifest unknown; unknown manifest name=%s revision=%s'
+                 % (host, repo, digest, host, repo, digest, repo, digest))
+    else:
+        r = rs.resolve(root, repo, tag)
     if r is None:
         fail('tagging artifact failed: fetching "%s/%s:%s": GET http://%s/v2/%s/manifests/%s: MANIFEST_UNKNOWN: '
              'manifest unknown; unknown tag=%s' % (host, repo, tag, host, repo, tag, tag))
