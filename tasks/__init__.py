@@ -1,7 +1,7 @@
 """gitops-lab: the library behind dodo.py, and the invoke collection (`inv --list`).
 
 invoke looks for `ns` in this package; it is built lazily so that importing
-tasks.config (as dodo.py does) does not load invoke's modules.
+tasks.core.config (as dodo.py does) does not load invoke's modules.
 """
 
 

@@ -13,9 +13,10 @@ from doit.reporter import ConsoleReporter
 from doit.task import result_dep
 from doit.tools import config_changed
 
-from tasks import config, console, operations, state
-from tasks.errors import LabError
-from tasks.lab import Lab
+from tasks import operations
+from tasks.core import config, console, state
+from tasks.core.errors import LabError
+from tasks.core.lab import Lab
 
 _RUNTIME: dict = {}
 
@@ -202,7 +203,7 @@ class Reporter(ConsoleReporter):
 
 # --- a machine-readable record of the run, for a supervisor (`doit watch`) --------------------------
 
-RUN_RECORD = "LAB_RUN_RECORD"  # environment: where to write it (set by tasks/watch.py for its children)
+RUN_RECORD = "LAB_RUN_RECORD"  # environment: where to write it (set by tasks/day2/watch.py for its children)
 RECORDED_VALUES = ("verify",)
 
 

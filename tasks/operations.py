@@ -14,8 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from tasks import (cluster, console, debug, flux, grafana, hpa, image, info, metrics_server, mirrors, names, preflight,
-                   promote, registry, status, sync, teardown, validate_task, verify)
+from tasks.validation import task as validate_task
+from tasks.core import console, names
+from tasks.day2 import debug, grafana, hpa, info, promote, status, teardown
+from tasks.steps import cluster, flux, image, metrics_server, mirrors, preflight, registry, sync, verify
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class Operation:
 
 
 def _watch():
-    from tasks import watch  # imports watchfiles: only when watching starts
+    from tasks.day2 import watch  # imports watchfiles: only when watching starts
     return watch
 
 

@@ -6,7 +6,7 @@ values; tests/test_versions_pinned.py fails the moment they drift apart.
 
 # --- command-line tools -----------------------------------------------------
 # Minimum versions we accept on the user's PATH (floors: each one's rule and reason is in
-# tasks/floors.py, the one place they are enforced), and the versions CI installs.
+# tasks/core/floors.py, the one place they are enforced), and the versions CI installs.
 KIND_MIN_VERSION = "0.27.0"  # first release whose node images ship containerd 2.x
 # A node of Kubernetes >= key needs kind >= value: kubeadm 1.36 removed kubeadm.k8s.io/v1beta3 and
 # kind writes v1beta4 for 1.36+ nodes only from v0.32.0 (kind commit "start using v1beta4 in v1.36.0+").

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark the built-in load generator (tasks/loadgen.py) against `hey`.
+"""Benchmark the built-in load generator (tasks/core/loadgen.py) against `hey`.
 
 Starts the app (app/server.py) on a free loopback port, then for each route:
 
@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tasks import loadgen  # noqa: E402
+from tasks.core import loadgen  # noqa: E402
 
 
 def free_port() -> int:

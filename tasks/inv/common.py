@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from invoke import Exit
 
-from tasks import config, console, operations, state
-from tasks.errors import LabError
-from tasks.lab import Lab
+from tasks import operations
+from tasks.core import config, console, state
+from tasks.core.errors import LabError
+from tasks.core.lab import Lab
 
 
 def run_step(op: operations.Operation, **overrides) -> None:

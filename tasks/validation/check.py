@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
-from tasks import names
+from tasks.core import names
 from tasks.validation.design import design_problems
 from tasks.validation.policies import env_problems, kind_problems, overlay_env_problems
 from tasks.validation.render import APPS_BASE, FLUX_DIR, RenderError, local_tools, render_all

@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-from tasks import names, versions
+from tasks import versions
+from tasks.core import names
 from tasks.validation.render import FLUX_DIR, load_docs
 from tasks.validation.render import find as _find
 from tasks.validation.render import ident as _ident

@@ -15,8 +15,8 @@ from types import SimpleNamespace
 
 import yaml
 
-from tasks import names
-from tasks.errors import LabError
+from tasks.core import names
+from tasks.core.errors import LabError
 
 FLUX_DIR = names.FLUX_DIR
 APPS_BASE = f"{names.APPS_PATH}/base"  # the overlays' shared base, rendered and checked on its own
@@ -40,7 +40,7 @@ def kubectl_path() -> str:
 def local_tools():
     """Tools for a validation outside a lab run (tests, `python -m tasks.validation`): kubectl from
     KUBECTL or PATH, nothing echoed."""
-    from tasks.tools import Tools  # noqa: PLC0415
+    from tasks.core.tools import Tools  # noqa: PLC0415
 
     # existing=True: no kind cluster's node version to hold kubectl to (no cluster is involved at all)
     return Tools(SimpleNamespace(KUBECTL=kubectl_path(), dry_run=False, existing=True), echo=False)
@@ -141,7 +141,7 @@ def render_all(root: pathlib.Path, variables: dict | None = None,
                tools=None) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
     """(bootstrap variant -> objects, layer -> objects) for every Flux entry point.
     Layers, keyed by their folder under flux-cd/: each Flux Kustomization's path as the bootstrap
-    declares it (tasks/names.py: `infrastructure`, `apps/<env>`), and `apps/base` under the overlays."""
+    declares it (tasks/core/names.py: `infrastructure`, `apps/<env>`), and `apps/base` under the overlays."""
     flux = pathlib.Path(root) / FLUX_DIR
     tools = tools or local_tools()
     bootstrap = {v: load_docs(kustomize_build(flux / "bootstrap" / v, tools)) for v in names.BOOTSTRAP_VARIANTS}

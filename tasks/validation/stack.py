@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from tasks import names, versions
+from tasks import versions
+from tasks.core import names
 from tasks.validation.render import FLUX_DIR, find, ident
 
 INFRASTRUCTURE = names.INFRASTRUCTURE_PATH

@@ -7,7 +7,7 @@ import pathlib
 
 import yaml
 
-from tasks import names
+from tasks.core import names
 from tasks.validation.render import FLUX_DIR, render
 from tasks.validation.render import find as _find
 from tasks.validation.render import ident as _ident
@@ -19,7 +19,7 @@ OCI_URL = f"oci://kind-registry:5000/{names.SOURCE}"  # the in-cluster name of t
 
 def flux_problems(root: pathlib.Path, bootstrap: dict[str, list[dict]], rendered: dict[str, list[dict]],
                   chart: Chart = MONITORING) -> list[str]:
-    """Bootstrap objects: sources, Kustomizations (the layers tasks/names.py reads from the bootstrap),
+    """Bootstrap objects: sources, Kustomizations (the layers tasks/core/names.py reads from the bootstrap),
     ordering, CRDs before users."""
     p = []
     layer_of = {layer.name: layer.path for layer in names.LAYERS}  # Kustomization -> its folder under flux-cd/
@@ -97,8 +97,8 @@ def flux_problems(root: pathlib.Path, bootstrap: dict[str, list[dict]], rendered
 def monitoring_problems(root: pathlib.Path, bootstrap: dict[str, list[dict]],
                         rendered: dict[str, list[dict]], variables: dict | None = None,
                         chart: Chart = MONITORING, tools=None) -> list[str]:
-    """MONITORING=crds and off, as the lab's bootstrap selects them (tasks/sync.py)."""
-    from tasks import sync  # noqa: PLC0415 - sync imports the cluster modules; validate stays light
+    """MONITORING=crds and off, as the lab's bootstrap selects them (tasks/steps/sync.py)."""
+    from tasks.steps import sync  # noqa: PLC0415 - sync imports the cluster modules; validate stays light
     p = []
     used = {o["kind"] for path in names.APP_PATHS.values() for o in rendered[path] if uses_crds(o, chart)}
     for mode, path in sync.INFRASTRUCTURE_PATHS.items():
@@ -142,14 +142,14 @@ def monitoring_problems(root: pathlib.Path, bootstrap: dict[str, list[dict]],
 
 
 def promotion_problems(bootstrap: dict[str, list[dict]]) -> list[str]:
-    """WATCH_ENVS=dev and dev,staging, as the lab's bootstrap pins the other environments (tasks/promote.py):
+    """WATCH_ENVS=dev and dev,staging, as the lab's bootstrap pins the other environments (tasks/steps/pinning.py):
     schema-valid, and each pinned apps-<env> reads its own source at tag <env> and its own variables."""
-    from tasks import promote  # noqa: PLC0415 - the step's own rendering, not a copy of it
+    from tasks.steps import pinning  # noqa: PLC0415 - the step's own rendering, not a copy of it
     p = []
     for watched in ("dev", "dev,staging"):
         held = tuple(e for e in names.ENVIRONMENTS if e not in watched.split(","))
         where = f"{FLUX_DIR}/bootstrap/oci (WATCH_ENVS={watched})"
-        objs = promote.apply_pinning([copy.deepcopy(o) for o in bootstrap.get("oci", [])], held)
+        objs = pinning.apply_pinning([copy.deepcopy(o) for o in bootstrap.get("oci", [])], held)
         p += schema_problems(objs, where)
         sources = {o["metadata"]["name"]: o for o in objs if o.get("kind") == "OCIRepository"}
         for env in names.ENVIRONMENTS:
@@ -159,7 +159,7 @@ def promotion_problems(bootstrap: dict[str, list[dict]]) -> list[str]:
                 continue
             ref = (ks["spec"].get("sourceRef") or {}).get("name")
             subst = [s.get("name") for s in (ks["spec"].get("postBuild") or {}).get("substituteFrom") or []]
-            want_ref, want_vars, want_tag = ((promote.source_name(env), promote.vars_name(env), env) if env in held
+            want_ref, want_vars, want_tag = ((pinning.source_name(env), pinning.vars_name(env), env) if env in held
                                              else (names.SOURCE, names.VARS_CONFIGMAP, "latest"))
             tag = ((sources.get(ref) or {}).get("spec", {}).get("ref") or {}).get("tag")
             if ref != want_ref or tag != want_tag or want_vars not in subst:

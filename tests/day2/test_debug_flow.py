@@ -7,9 +7,11 @@ import urllib.request
 
 import pytest
 
-from tasks import config, debug, versions
-from tasks.errors import LabError
-from tasks.tools import Result
+from tasks import versions
+from tasks.core import config
+from tasks.day2 import debug
+from tasks.core.errors import LabError
+from tasks.core.tools import Result
 
 
 class Kubectl:

@@ -9,9 +9,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from tasks import config, hpa, kube, portforward
-from tasks.errors import LabError
-from tasks.tools import Result
+from tasks.core import config, kube, portforward
+from tasks.day2 import hpa
+from tasks.core.errors import LabError
+from tasks.core.tools import Result
 
 
 class World:

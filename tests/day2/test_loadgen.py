@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 
-from tasks import loadgen, stats
-from tasks.metrics_text import summarize_metrics
+from tasks.core import loadgen, stats
+from tasks.core.metrics_text import summarize_metrics
 
 
 # --- maths ---------------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ def test_against_the_real_app(app_server):
 @pytest.mark.skipif(not __import__("shutil").which("hey"), reason="hey is not installed")
 def test_hey_load_reports_and_windows(app_server, tmp_path, monkeypatch):
     """hpa_demo's hey path: bounded run, report kept, req/s and p99 from the pod's /metrics."""
-    from tasks import hpa
+    from tasks.day2 import hpa
     monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path))
     load = hpa.make_load(app_server + "/work", 2, 10, use_hey=True).start()
     assert load.wait(10)
@@ -156,7 +156,7 @@ def test_hey_load_reports_and_windows(app_server, tmp_path, monkeypatch):
 
 
 def test_builtin_load_object(app_server):
-    from tasks import hpa
+    from tasks.day2 import hpa
     load = hpa.make_load(app_server + "/work", 1, 10, use_hey=False).start()
     assert load.wait(5)
     assert "Requests/sec" in load.report()

@@ -6,9 +6,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from tasks import hpa, svg
-from tasks.metrics_text import summarize_metrics
-from tasks.errors import LabError
+from tasks.core import svg
+from tasks.day2 import hpa
+from tasks.core.metrics_text import summarize_metrics
+from tasks.core.errors import LabError
 
 HPA = {
     "kind": "HorizontalPodAutoscaler",

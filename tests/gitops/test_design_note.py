@@ -7,7 +7,7 @@ import re
 
 from gitops_helpers import requires_kubectl
 
-from tasks import names
+from tasks.core import names
 from tasks import validation as v
 from tasks.validation import design
 

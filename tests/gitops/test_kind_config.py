@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from tasks.validation import policies as v
-from tasks import names, versions
+from tasks import versions
+from tasks.core import names
 
 
 def test_kind_config_is_valid(repo_root):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import yaml
 from gitops_helpers import edit_yaml, requires_kubectl
 
-from tasks import names, sync
+from tasks.core import names
+from tasks.steps import sync
 from tasks import validation as v
 from tasks.validation import wiring
 from tasks.validation.render import load_docs

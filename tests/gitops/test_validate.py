@@ -6,7 +6,8 @@ import time
 
 from gitops_helpers import requires_kubectl
 
-from tasks import names, versions
+from tasks import versions
+from tasks.core import names
 from tasks import validation as v
 from tasks.validation import schemas
 from tasks.validation.render import render

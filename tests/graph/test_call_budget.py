@@ -2,7 +2,7 @@
 kubectl, flux or docker call costs 50-300 ms, and a no-op is the most frequent run of all."""
 from __future__ import annotations
 
-from tasks import names
+from tasks.core import names
 from tests.graph.conftest import has
 
 NOOP_BUDGET = 12  # from 36: everything verify and the reality checks establish, asked once per run

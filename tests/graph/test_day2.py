@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from tasks import names
+from tasks.core import names
 from tests.graph.conftest import has
 
 CTX = "kind-gitops-lab"

@@ -6,7 +6,7 @@ import re
 
 import requests
 
-from tasks.names import ENVIRONMENTS
+from tasks.core.names import ENVIRONMENTS
 from tests.graph.conftest import has
 
 

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from tasks import mirrors, versions
+from tasks import versions
+from tasks.steps import mirrors
 from tests.fakes.fakelib import registry_store
 
 CHART = f"ghcr.io/prometheus-community/charts/kube-prometheus-stack:{versions.KUBE_PROMETHEUS_STACK_CHART}"

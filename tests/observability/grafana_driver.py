@@ -1,4 +1,4 @@
-"""Runs tasks.grafana.grafana(t) in its own process, as `doit grafana` does,
+"""Runs tasks.day2.grafana.grafana(t) in its own process, as `doit grafana` does,
 against whatever kubectl KUBECTL names (the fakes in the tests).
 
     python grafana_driver.py return     hold: fetch /api/health through the forward, then return
@@ -12,7 +12,8 @@ import urllib.request
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
-from tasks import config, grafana, tools
+from tasks.core import config, tools
+from tasks.day2 import grafana
 
 
 def main() -> int:

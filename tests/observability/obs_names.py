@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pathlib
 
-from tasks import names
+from tasks.core import names
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]

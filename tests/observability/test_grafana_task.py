@@ -1,4 +1,4 @@
-"""`doit grafana` (tasks.grafana.grafana) against the fake cluster: the URL is
+"""`doit grafana` (tasks.day2.grafana.grafana) against the fake cluster: the URL is
 printed, the password only with SHOW_PASSWORD=1, and no port-forward survives
 the function, whether it returns, is interrupted, or gets Ctrl-C (SIGINT)."""
 from __future__ import annotations
@@ -167,8 +167,9 @@ def test_missing_stack_is_a_clear_error(tmp_path):
         assert w.run("kind", "create", "cluster", "--name", "gitops-lab", "--image", "kindest/node:v1.36.1",
                      "--config", str(REPO / "kind-three-node.yaml"), timeout=120).returncode == 0
         code = (f"import os, sys; sys.path.insert(0, {str(REPO)!r})\n"
-                "from tasks import config, grafana, tools\n"
-                "from tasks.errors import LabError\n"
+                "from tasks.core import config, tools\n"
+                "from tasks.day2 import grafana\n"
+                "from tasks.core.errors import LabError\n"
                 "cfg = config.load({}, env=os.environ)\n"
                 "try:\n    grafana.grafana(tools.Tools(cfg), hold=lambda b: None)\n"
                 "except LabError as e:\n    print('LABERROR', e)\n")

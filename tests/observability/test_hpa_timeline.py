@@ -16,7 +16,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 @pytest.fixture
 def recorded():
-    from tasks.hpa import Sample
+    from tasks.day2.hpa import Sample
 
     doc = json.loads((HERE / "data" / "hpa_samples.json").read_text())
     return doc["namespace"], [Sample(**s) for s in doc["samples"]]
@@ -30,7 +30,7 @@ def _points(d: str) -> list[tuple[float, float]]:
 
 
 def test_one_path_per_series_with_one_point_per_sample(recorded):
-    from tasks import svg
+    from tasks.core import svg
 
     _, samples = recorded
     root = ET.fromstring(svg.render(samples, "HPA app in dev"))
@@ -48,7 +48,7 @@ def test_one_path_per_series_with_one_point_per_sample(recorded):
 
 def test_points_follow_the_values(recorded):
     """Higher values are drawn higher (smaller y) within a panel."""
-    from tasks import svg
+    from tasks.core import svg
 
     _, samples = recorded
     root = ET.fromstring(svg.render(samples))
@@ -61,7 +61,7 @@ def test_points_follow_the_values(recorded):
 
 
 def test_series_without_values_are_left_out(recorded):
-    from tasks import svg
+    from tasks.core import svg
 
     _, samples = recorded
     for s in samples:
@@ -71,7 +71,7 @@ def test_series_without_values_are_left_out(recorded):
 
 
 def test_hpa_demo_writes_the_timeline_into_the_state_directory(recorded, tmp_path, monkeypatch, capsys):
-    from tasks import hpa
+    from tasks.day2 import hpa
 
     monkeypatch.setenv("LAB_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("NO_COLOR", "1")

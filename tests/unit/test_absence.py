@@ -10,8 +10,10 @@ import os
 import pytest
 from plumbum import local
 
-from tasks import cluster, config, containers, debug, image, kube, registry, tools
-from tasks.errors import LabError
+from tasks.core import config, containers, kube, tools
+from tasks.day2 import debug
+from tasks.steps import cluster, image, registry
+from tasks.core.errors import LabError
 from tests.fakes import BIN_DIR, FakeWorld
 
 DOCKER_RELEASES = ("28.2.2", "29.0.0")

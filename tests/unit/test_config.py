@@ -1,8 +1,9 @@
 """Configuration: names, precedence, derived defaults, refusal of bad values."""
 import pytest
 
-from tasks import config, versions
-from tasks.errors import LabError
+from tasks import versions
+from tasks.core import config
+from tasks.core.errors import LabError
 
 MAKEFILE_VARS = ["CLUSTER_NAME", "K8S_VERSION", "KIND_NODE_IMAGE", "KUBE_CONTEXT", "CREATE_WAIT", "KIND_CONFIG",
                  "HPA_DURATION", "HPA_CONCURRENCY", "HPA_PAUSE", "HPA_NAMESPACE", "GITHUB_USER", "GITHUB_REPO"]

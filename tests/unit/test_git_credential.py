@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from tasks import config, sync
-from tasks.errors import LabError
+from tasks.core import config
+from tasks.steps import sync
+from tasks.core.errors import LabError
 
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n"
 GITHUB = "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"

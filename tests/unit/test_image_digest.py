@@ -7,8 +7,9 @@ import sys
 
 import pytest
 
-from tasks import config, image, tools
-from tasks.errors import LabError
+from tasks.core import config, tools
+from tasks.steps import image
+from tasks.core.errors import LabError
 
 DIGEST = "sha256:" + "ab" * 32
 

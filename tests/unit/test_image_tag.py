@@ -1,5 +1,5 @@
 """The image tag is the content of exactly the build context .dockerignore leaves."""
-from tasks import image
+from tasks.steps import image
 
 
 def make_app(tmp_path, ignore="*\n!Dockerfile\n!server.py\n!requirements.txt\n"):

@@ -13,7 +13,8 @@ import time
 import pytest
 import requests
 
-from tasks import config, mirrors, registry
+from tasks.core import config
+from tasks.steps import mirrors, registry
 
 BINARY = shutil.which("docker-registry")
 pytestmark = pytest.mark.skipif(not BINARY, reason="docker-registry not installed (apt-get install docker-registry)")

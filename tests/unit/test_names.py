@@ -1,4 +1,4 @@
-"""tasks/names.py agrees with the files that declare the same names: flux-cd/ (the bootstrap's
+"""tasks/core/names.py agrees with the files that declare the same names: flux-cd/ (the bootstrap's
 layers, the overlays, the app, the monitoring stack) and kind-three-node.yaml. A rename on one side
 only fails here. Read straight from the YAML (no kustomize): nothing to install."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tasks import config, names
+from tasks.core import config, names
 
 ROOT = names.ROOT
 FLUX = ROOT / names.FLUX_DIR

@@ -12,7 +12,8 @@ import time
 import pytest
 import requests
 
-from tasks import config, registry
+from tasks.core import config
+from tasks.steps import registry
 
 BINARY = shutil.which("docker-registry")
 pytestmark = pytest.mark.skipif(not BINARY, reason="docker-registry not installed (apt-get install docker-registry)")

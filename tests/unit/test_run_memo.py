@@ -7,7 +7,8 @@ import os
 import pytest
 from plumbum import local
 
-from tasks import cluster, config, containers, flux_status, kube, registry, tools
+from tasks.core import config, containers, flux_status, kube, tools
+from tasks.steps import cluster, registry
 from tests.fakes import BIN_DIR, FakeWorld
 
 

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from tasks import config, tools
-from tasks.errors import LabError
+from tasks.core import config, tools
+from tasks.core.errors import LabError
 
 
 def script(dirpath, name, body):
@@ -23,7 +23,7 @@ def make(tmp_path, **settings):
 
 def test_import_works_without_binaries(tmp_path):
     env = {**os.environ, "PATH": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", "import tasks.tools, tasks.config; print('ok')"],
+    out = subprocess.run([sys.executable, "-c", "import tasks.core.tools, tasks.core.config; print('ok')"],
                          env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(
                              os.path.dirname(os.path.abspath(__file__)))))
     assert out.stdout.strip() == "ok", out.stderr

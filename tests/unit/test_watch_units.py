@@ -8,8 +8,11 @@ import subprocess
 import pytest
 import yaml
 
-from tasks import config, names, promote, state, sync, watch
-from tasks.errors import LabError
+from tasks.core import config, names, state
+from tasks.day2 import watch
+from tasks.steps import pinning
+from tasks.steps import sync
+from tasks.core.errors import LabError
 
 
 @pytest.mark.parametrize("value,cleaned", [("", ""), ("dev", "dev"), (" dev , staging ", "dev,staging"),
@@ -52,13 +55,13 @@ def by_name(docs, kind, name):
 def test_without_watch_envs_the_bootstrap_is_untouched():
     docs = bootstrap()
     cfg = config.load({}, {})
-    assert promote.pinned(cfg) == () and promote.watched(cfg) == names.ENVIRONMENTS
-    assert promote.apply_pinning(copy.deepcopy(docs), promote.pinned(cfg)) == docs
+    assert pinning.pinned(cfg) == () and pinning.watched(cfg) == names.ENVIRONMENTS
+    assert pinning.apply_pinning(copy.deepcopy(docs), pinning.pinned(cfg)) == docs
 
 
 def test_watch_envs_dev_pins_staging_and_production_to_their_own_tag_and_variables():
     cfg = config.load({"WATCH_ENVS": "dev"}, {})
-    docs = promote.apply_pinning(bootstrap(), promote.pinned(cfg))
+    docs = pinning.apply_pinning(bootstrap(), pinning.pinned(cfg))
     main = by_name(docs, "OCIRepository", "lab-gitops")
     assert main["spec"]["ref"] == {"tag": "latest"}
     for env in ("staging", "production"):
@@ -71,10 +74,10 @@ def test_watch_envs_dev_pins_staging_and_production_to_their_own_tag_and_variabl
     assert dev["spec"]["sourceRef"]["name"] == "lab-gitops"
     assert {"kind": "ConfigMap", "name": "lab-vars", "optional": True} in dev["spec"]["postBuild"]["substituteFrom"]
     listed = [d for d in docs if d["kind"] == "Kustomization"]
-    assert promote.bootstrap_matches(cfg, listed, [d for d in docs if d["kind"] == "OCIRepository"])
-    assert not promote.bootstrap_matches(config.load({}, {}), listed, [])
-    assert promote.stale(config.load({}, {}), listed) == ["staging", "production"]
-    assert promote.stale(cfg, listed) == []
+    assert pinning.bootstrap_matches(cfg, listed, [d for d in docs if d["kind"] == "OCIRepository"])
+    assert not pinning.bootstrap_matches(config.load({}, {}), listed, [])
+    assert pinning.stale(config.load({}, {}), listed) == ["staging", "production"]
+    assert pinning.stale(cfg, listed) == []
 
 
 def test_inputs_are_what_the_graph_reads(tmp_path):

@@ -1,0 +1,302 @@
+"""GitOps sync: flux-cd/ published as an OCI artifact to the local registry and
+pulled by an in-cluster OCIRepository — no GitHub account, no deploy key, no git push.
+
+The image reference reaches the manifests through Flux post-build substitution
+from the ConfigMap flux-system/lab-vars, so no tracked file is edited.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+
+from tasks.core import console, flux_status, kube, names
+from tasks.steps import cluster, image, mirrors, registry
+from tasks.core.errors import LabError
+from tasks.core.state import source_url
+from tasks.core.tools import Secret
+
+GITOPS_DIR = names.GITOPS_DIR
+ARTIFACT = names.SOURCE
+VARS = names.VARS_CONFIGMAP
+
+
+def gitops_files() -> list[Path]:
+    return sorted(p for p in GITOPS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+
+
+def content_digest() -> str:
+    digest = hashlib.sha256()
+    for path in gitops_files():
+        digest.update(path.relative_to(GITOPS_DIR).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+PULL_SECRET = names.PULL_SECRET
+
+
+def artifact_url(cfg, tag: str) -> str:
+    return f"oci://{cfg.image_registry}/{ARTIFACT}:{tag}"
+
+
+def auth_args(cfg) -> list:
+    """flux push/tag authentication for a remote registry: provider or --creds (never echoed)."""
+    if not cfg.remote_registry:
+        return []
+    if cfg.REGISTRY_PROVIDER != "generic":
+        return [f"--provider={cfg.REGISTRY_PROVIDER}"]
+    if cfg.REGISTRY_USERNAME:
+        return [Secret(f"--creds={cfg.REGISTRY_USERNAME}:{cfg.REGISTRY_PASSWORD}")]
+    return []  # flux reads the user's docker login
+
+
+def write_pull_secret(lab) -> None:
+    """In-cluster credentials for the OCIRepository, sent on stdin (never on a command line)."""
+    host = lab.cfg.REGISTRY.split("/", 1)[0]
+    auth = base64.b64encode(f"{lab.cfg.REGISTRY_USERNAME}:{lab.cfg.REGISTRY_PASSWORD}".encode()).decode()
+    dockerconfig = json.dumps({"auths": {host: {"username": lab.cfg.REGISTRY_USERNAME,
+                                                "password": lab.cfg.REGISTRY_PASSWORD, "auth": auth}}})
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+              "metadata": {"name": PULL_SECRET, "namespace": names.FLUX_NAMESPACE, "labels": dict(names.MANAGED_BY)},
+              "data": {".dockerconfigjson": base64.b64encode(dockerconfig.encode()).decode()}}
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=json.dumps(secret), timeout=60)
+
+
+def vars_configmap(cfg, image_ref: str) -> dict:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": VARS, "namespace": names.FLUX_NAMESPACE, "labels": dict(names.MANAGED_BY)},
+            "data": {names.VARS_IMAGE_KEY: image_ref}}
+
+
+def write_vars(lab, image_ref: str) -> None:
+    have = kube.get_json(lab, "configmap", VARS, "-n", names.FLUX_NAMESPACE, missing_ok=True)
+    want = vars_configmap(lab.cfg, image_ref)
+    if have and have.get("data") == want["data"]:
+        return
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=json.dumps(want), timeout=60)
+
+
+def publish(lab) -> str:
+    """Push flux-cd/ unless the registry already serves this content as `latest`."""
+    full = content_digest()
+    tag = full[:12]
+    have = None if lab.cfg.remote_registry else registry.has_manifest(lab.cfg, ARTIFACT, tag)
+    if have and registry.has_manifest(lab.cfg, ARTIFACT, "latest") == have:
+        console.info(f"artifact {ARTIFACT}:{tag} already published as latest")
+        return have
+    # --reproducible: without it flux stamps the push time, and the same flux-cd/ would get a
+    # new digest (and Flux a new revision) on every publish.
+    lab.mutate("flux", "push", "artifact", artifact_url(lab.cfg, tag), f"--path={GITOPS_DIR}",
+             f"--source={source_url()}", f"--revision=local@sha256:{full}", "--reproducible", *auth_args(lab.cfg),
+             timeout=300)
+    lab.mutate("flux", "tag", "artifact", artifact_url(lab.cfg, tag), "--tag", "latest", *auth_args(lab.cfg), timeout=120)
+    if lab.cfg.remote_registry:
+        return f"{lab.cfg.REGISTRY}/{ARTIFACT}:{tag}"
+    return registry.has_manifest(lab.cfg, ARTIFACT, tag) or "dry-run"
+
+
+def bootstrap_dir(cfg) -> Path:
+    return GITOPS_DIR / "bootstrap" / cfg.GITOPS_SOURCE
+
+
+GIT_SECRET = names.GIT_SECRET  # the credential of a private GITOPS_SOURCE=git repository
+
+
+def git_url(cfg) -> str:
+    if cfg.GIT_SSH_KEY_FILE:
+        return f"ssh://git@github.com/{cfg.GITHUB_USER}/{cfg.GITHUB_REPO}.git"
+    return f"https://github.com/{cfg.GITHUB_USER}/{cfg.GITHUB_REPO}.git"
+
+
+def git_credential(cfg) -> dict[str, str] | None:
+    """The Secret data Flux's GitRepository authenticates with: a token over HTTPS (GIT_TOKEN) or an
+    SSH key (GIT_SSH_KEY_FILE, with the server's key from GIT_KNOWN_HOSTS_FILE); None: a public repository."""
+    if cfg.GIT_TOKEN:
+        # GitHub takes any non-empty username with a token as the password.
+        return {"username": cfg.GITHUB_USER or "git", "password": cfg.GIT_TOKEN}
+    if not cfg.GIT_SSH_KEY_FILE:
+        return None
+    key_file = Path(cfg.GIT_SSH_KEY_FILE).expanduser()
+    try:
+        identity = key_file.read_text()
+    except OSError as exc:
+        raise LabError(f"cannot read GIT_SSH_KEY_FILE={cfg.GIT_SSH_KEY_FILE}", exc.strerror or str(exc),
+                       "point it at the private key of a deploy key (read access) of the repository") from None
+    hosts_file = Path(cfg.GIT_KNOWN_HOSTS_FILE).expanduser()
+    try:
+        known = [line for line in hosts_file.read_text().splitlines()
+                 if line.split(" ", 1)[0].split(",").count("github.com")]
+    except OSError:
+        known = []
+    if not known:
+        raise LabError(f"no github.com host key in {cfg.GIT_KNOWN_HOSTS_FILE}",
+                       "Flux checks the server's SSH host key before it clones",
+                       "add an unhashed line (`ssh-keyscan github.com >> ~/.ssh/known_hosts`, then compare it "
+                       "with the fingerprints GitHub publishes) or set GIT_KNOWN_HOSTS_FILE")
+    return {"identity": identity, "known_hosts": "\n".join(known) + "\n"}
+
+
+def write_git_secret(lab, credential: dict[str, str]) -> None:
+    """The private repository's credential as Secret flux-system/lab-git, on stdin (never on a command line)."""
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+              "metadata": {"name": GIT_SECRET, "namespace": names.FLUX_NAMESPACE, "labels": dict(names.MANAGED_BY)},
+              "data": {k: base64.b64encode(v.encode()).decode() for k, v in credential.items()}}
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=json.dumps(secret), timeout=60)
+
+
+_LOCAL_HOSTS = ("localhost", "127.0.0.1")
+
+
+def local_registry_in_cluster(lab) -> str | None:
+    """REGISTRY=localhost:PORT on an existing cluster: the name its pods use for that registry,
+    from the `local-registry-hosting` ConfigMap (KEP-1755) kind's local-registry recipe creates.
+    Inside a pod, localhost is the pod itself, so without it the cluster cannot reach REGISTRY."""
+    host = lab.cfg.REGISTRY.split("/", 1)[0]
+    if not lab.cfg.existing or host.split(":")[0] not in _LOCAL_HOSTS:
+        return None
+    if "local_registry" not in _memo:
+        doc = kube.get_json(lab, "configmap", "local-registry-hosting", "-n", "kube-public", missing_ok=True)
+        hosting = yaml.safe_load((doc or {}).get("data", {}).get("localRegistryHosting.v1", "") or "{}") or {}
+        if hosting.get("host", "").replace("127.0.0.1", "localhost") != host.replace("127.0.0.1", "localhost") \
+                or not hosting.get("hostFromClusterNetwork"):
+            raise LabError(f"REGISTRY={lab.cfg.REGISTRY} is on this machine, and cluster {lab.cfg.KUBE_CONTEXT} does not "
+                           "say how its pods reach it",
+                           "inside a pod, localhost is the pod itself; kind's local-registry recipe publishes the "
+                           "in-cluster name in ConfigMap kube-public/local-registry-hosting (KEP-1755)",
+                           "create that ConfigMap (https://kind.sigs.k8s.io/docs/user/local-registry/), or use a "
+                           "registry the cluster reaches by the same name")
+        path = lab.cfg.REGISTRY.partition("/")[2]
+        _memo["local_registry"] = hosting["hostFromClusterNetwork"] + (f"/{path}" if path else "")
+    return _memo["local_registry"]
+
+
+_memo: dict[str, str] = {}
+
+
+def render_bootstrap(lab) -> str:
+    """The bootstrap for GITOPS_SOURCE, pointed at this lab's registry or git repository."""
+    rendered = lab.probe("kubectl", "kustomize", str(bootstrap_dir(lab.cfg)), timeout=60).out
+    docs = [d for d in yaml.safe_load_all(rendered) if d]
+    for doc in docs:
+        spec = doc.get("spec", {})
+        if doc["kind"] == "OCIRepository" and lab.cfg.remote_registry and local_registry_in_cluster(lab):
+            # the user's own kind registry: the cluster knows it by another name (KEP-1755)
+            spec["url"] = f"oci://{local_registry_in_cluster(lab)}/{ARTIFACT}"
+        elif doc["kind"] == "OCIRepository" and lab.cfg.remote_registry:
+            spec["url"] = f"oci://{lab.cfg.REGISTRY}/{ARTIFACT}"
+            spec.pop("insecure", None)  # a real registry speaks TLS
+            if lab.cfg.REGISTRY_PROVIDER != "generic":
+                spec["provider"] = lab.cfg.REGISTRY_PROVIDER  # workload identity
+            elif lab.cfg.REGISTRY_USERNAME:
+                spec["secretRef"] = {"name": PULL_SECRET}
+        elif doc["kind"] == "OCIRepository":
+            spec["url"] = f"oci://{lab.cfg.REGISTRY_NAME}:5000/{ARTIFACT}"
+        elif doc["kind"] == "GitRepository":
+            spec["url"] = git_url(lab.cfg)
+            spec["ref"] = {"branch": lab.cfg.GIT_BRANCH}
+            if lab.cfg.GIT_TOKEN or lab.cfg.GIT_SSH_KEY_FILE:
+                spec["secretRef"] = {"name": GIT_SECRET}
+    apply_monitoring(docs, lab.cfg.MONITORING, "./flux-cd" if lab.cfg.GITOPS_SOURCE == "git" else ".")
+    mirrors.point_charts_at_mirrors(docs, lab.cfg)
+    from tasks.steps import pinning  # WATCH_ENVS: the other environments follow their own tag
+    pinning.apply_pinning(docs, pinning.pinned(lab.cfg))
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+# MONITORING picks the infrastructure layer; the paths are flux-cd/ folders.
+INFRASTRUCTURE_PATHS = {"full": f"./{names.INFRASTRUCTURE_PATH}", "crds": f"./{names.INFRASTRUCTURE_PATH}/crds",
+                        "off": f"./{names.INFRASTRUCTURE_PATH}/off"}
+MONITORING_KINDS = tuple((f"{names.PROMETHEUS_OPERATOR_GROUP}/v1", kind) for kind in ("ServiceMonitor", "PrometheusRule"))
+
+
+def apply_monitoring(docs: list[dict], mode: str, root: str = ".") -> list[dict]:
+    """Point the infrastructure Kustomization at MONITORING's layer; with `off`, the apps'
+    Kustomizations delete the ServiceMonitor and PrometheusRule their overlays render,
+    whose CRDs nothing installs then (flux-cd/ itself stays one tree for every mode). `root` is where
+    flux-cd/ sits in the source's artifact: `.` in the OCI artifact, `./flux-cd` in a Git checkout."""
+    for doc in docs:
+        if doc.get("kind") != "Kustomization" or "kustomize.toolkit.fluxcd.io" not in doc.get("apiVersion", ""):
+            continue
+        name = doc["metadata"]["name"]
+        if name == names.INFRASTRUCTURE:
+            doc["spec"]["path"] = root + INFRASTRUCTURE_PATHS[mode][1:]
+        elif name in names.APP_LAYERS.values() and mode == "off":
+            doc["spec"]["patches"] = [
+                {"patch": f"$patch: delete\napiVersion: {api}\nkind: {kind}\nmetadata:\n  name: {names.APP}\n",
+                 "target": {"kind": kind, "name": names.APP}} for api, kind in MONITORING_KINDS]
+    return docs
+
+
+def apply_bootstrap(lab) -> None:
+    if lab.cfg.GITOPS_SOURCE == "git" and not (lab.cfg.GITHUB_USER and lab.cfg.GITHUB_REPO):
+        raise LabError("GITOPS_SOURCE=git needs GITHUB_USER and GITHUB_REPO",
+                       "Flux pulls the manifests from that repository",
+                       "set both (e.g. `doit setup GITOPS_SOURCE=git GITHUB_USER=me GITHUB_REPO=lab`) "
+                       "or use the default GITOPS_SOURCE=oci")
+    if lab.cfg.remote_registry and lab.cfg.REGISTRY_USERNAME and lab.cfg.GITOPS_SOURCE == "oci":
+        write_pull_secret(lab)
+    credential = git_credential(lab.cfg) if lab.cfg.GITOPS_SOURCE == "git" else None
+    if credential:
+        write_git_secret(lab, credential)
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=render_bootstrap(lab), timeout=120)
+
+
+def reconcile(lab, seeded: tuple[str, ...] = ()) -> None:
+    """Fetch the source now and apply every Kustomization; an environment pinned by WATCH_ENVS does not
+    follow this publish, so it is reconciled only when its promotion was just SEEDED."""
+    from tasks.steps import pinning
+    ctx = ("--context", lab.cfg.KUBE_CONTEXT)
+    kind = "oci" if lab.cfg.GITOPS_SOURCE == "oci" else "git"
+    lab.mutate("flux", "reconcile", "source", kind, ARTIFACT, "-n", names.FLUX_NAMESPACE, *ctx, "--timeout=3m",
+               timeout=240)
+    for env in seeded:
+        lab.mutate("flux", "reconcile", "source", "oci", pinning.source_name(env), "-n", names.FLUX_NAMESPACE, *ctx,
+                   "--timeout=3m", timeout=240)
+    held = set(pinning.pinned(lab.cfg)) - set(seeded)
+    for layer in names.LAYERS:
+        if layer.name in {names.APP_LAYERS[env] for env in held}:
+            continue
+        # Each layer's own spec.timeout: the infrastructure's first install (kube-prometheus-stack) takes minutes.
+        lab.mutate("flux", "reconcile", "kustomization", layer.name, "-n", names.FLUX_NAMESPACE, *ctx,
+                   f"--timeout={layer.timeout}", timeout=1000)
+
+
+def is_ready(lab) -> bool:
+    """Reality: our source and every Flux Kustomization exist in the cluster."""
+    listed = kube.setup_read(lab, "kustomizations.kustomize.toolkit.fluxcd.io")
+    found = {o["metadata"]["name"] for o in kube.objects(listed, namespace=names.FLUX_NAMESPACE)}
+    if not set(names.FLUX_KUSTOMIZATIONS) <= found:
+        return False
+    kind = "ocirepositories" if lab.cfg.GITOPS_SOURCE == "oci" else "gitrepositories"
+    sources = kube.setup_read(lab, f"{kind}.source.toolkit.fluxcd.io")
+    if not kube.objects(sources, namespace=names.FLUX_NAMESPACE, name=ARTIFACT):
+        return False
+    from tasks.steps import pinning  # each apps-<env> reads the source WATCH_ENVS says
+    return pinning.bootstrap_matches(lab.cfg, listed, sources)
+
+
+def ensure(lab) -> dict:
+    # The image by the digest its push returned (name:tag@sha256:…); in a dry run nothing was pushed.
+    ref = image.image_ref(lab.cfg) if lab.dry_run else image.pinned_ref(lab)
+    if lab.dry_run and cluster.identity(lab) is None:
+        # Nothing to read in a cluster that does not exist yet: show the plan.
+        publish(lab)
+        lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), f"# ConfigMap {VARS} + bootstrap")
+        reconcile(lab)
+        return {"artifact": "dry-run", "image": ref}
+    from tasks.steps import pinning
+    # Environments WATCH_ENVS no longer pins, from the listing this run's up-to-date check read (no new read).
+    unpinned = pinning.stale(lab.cfg, lab.memo.get("kube", {}).get("kustomizations.kustomize.toolkit.fluxcd.io"))
+    write_vars(lab, ref)
+    digest = publish(lab) if lab.cfg.GITOPS_SOURCE == "oci" else "git"
+    seeded = tuple(pinning.seed(lab, ref))
+    apply_bootstrap(lab)
+    pinning.forget_pins(lab, unpinned)
+    reconcile(lab, seeded)
+    if not lab.dry_run:
+        flux_status.wait_ready(lab, timeout=900, expect=len(names.FLUX_KUSTOMIZATIONS))
+    return {"artifact": digest, "image": ref}
