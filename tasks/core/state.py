@@ -46,22 +46,31 @@ def forget(*names: str) -> None:
 _lock_fd = None
 
 
-def take_run_lock(command: str) -> None:
-    """One mutating run per checkout; held until the process exits."""
-    global _lock_fd
-    if _lock_fd is not None:
-        return
-    fd = os.open(path("run.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+def try_lock(name: str, note: str) -> tuple[int | None, str]:
+    """An exclusive flock on .lab/NAME, noted with NOTE (pid and what holds it): (fd, "") while this
+    process holds it (closing the fd or exiting releases it), or (None, the holder's note)."""
+    fd = os.open(path(name), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
         os.close(fd)
+        return None, holder
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}{': ' + note if note else ''}".encode(), 0)
+    return fd, ""
+
+
+def take_run_lock(command: str) -> None:
+    """One mutating run per checkout; held until the process exits."""
+    global _lock_fd
+    if _lock_fd is not None:
+        return
+    fd, holder = try_lock("run.lock", command)
+    if fd is None:
         raise LabError(f"another lab run is in progress in this checkout ({holder})",
                        "two runs at once would race on the cluster and the task database",
-                       "wait for it to finish, then run the command again") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()}: {command}".encode(), 0)
+                       "wait for it to finish, then run the command again")
     _lock_fd = fd
 
 

@@ -431,17 +431,11 @@ def run(lab) -> dict:
     if lab.cfg.dry_run:
         raise LabError("DRY_RUN=1 does not combine with `doit watch`", "each change would plan and run nothing",
                        "use `doit setup DRY_RUN=1` to see the plan")
-    fd = os.open(state.path("watch.lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-        os.close(fd)
+    fd, holder = state.try_lock("watch.lock", "")
+    if fd is None:
         raise LabError(f"`doit watch` already runs in this checkout ({holder})",
-                       "two watchers would run every change twice", "use that one, or stop it first") from None
+                       "two watchers would run every change twice", "use that one, or stop it first")
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
         state.path(LOG).write_text("")
         state.path(RUNS).write_text("")
         with interrupt_on_sigterm():

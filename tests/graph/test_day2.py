@@ -4,16 +4,14 @@ cleanup_app, teardown, and the cluster lifecycle aliases."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 from tasks.core import names
-from tests.graph.conftest import has
+from tests.graph.conftest import Running, alive, has
 
 CTX = "kind-gitops-lab"
 CLUSTER = "gitops-lab"
@@ -23,58 +21,6 @@ HPA_ARGS = ("HPA_PAUSE=1", "HPA_CONCURRENCY=4")
 
 
 # --- helpers --------------------------------------------------------------------------------------
-
-class Running:
-    """A `doit` started in its own process group; its output is read by a thread."""
-
-    def __init__(self, lab, *args, **extra):
-        self.proc = lab.start(*args, **extra)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    @property
-    def out(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in self.out:
-            if self.proc.poll() is not None:
-                self._reader.join(5)
-                if text in self.out:
-                    return
-                raise AssertionError(f"ended (rc {self.proc.returncode}) before printing {text!r}:\n{self.out}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} not printed within {timeout}s:\n{self.out}")
-            time.sleep(0.05)
-
-    def signal_group(self, sig) -> int:
-        # Ctrl-C in a terminal signals the whole foreground group; so does `kill -9 -PGID`.
-        os.killpg(self.proc.pid, sig)
-        return self.finish()
-
-    def finish(self, timeout: float = 60) -> int:
-        rc = self.proc.wait(timeout=timeout)
-        self._reader.join(10)
-        return rc
-
-    def kill(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def all_gone(pids, within: float = 0.0) -> bool:

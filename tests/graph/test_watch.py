@@ -8,38 +8,25 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.graph.conftest import has
+from tests.graph.conftest import Running, alive, has
 
 ENVS = ("dev", "staging", "production")
 
 
-class Watch:
+class Watch(Running):
     """`doit watch` in its own process group (a terminal's foreground job), its output read by a thread."""
 
     def __init__(self, lab, *settings: str, debounce_ms: int = 150, **env):
         self.lab = lab
         self.runs_file = lab.root / ".lab" / "watch-runs.jsonl"
-        self.proc = lab.start("watch", f"WATCH_DEBOUNCE_MS={debounce_ms}", *settings, **env)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    @property
-    def out(self) -> str:
-        return "".join(self.lines)
+        super().__init__(lab, "watch", f"WATCH_DEBOUNCE_MS={debounce_ms}", *settings, **env)
 
     def line(self, predicate, timeout: float = 20) -> str:
         """The first output line PREDICATE accepts, once the reader has it (the run record can be read
@@ -80,16 +67,8 @@ class Watch:
                 raise AssertionError(f"no run reached the pause point:\n{self.out}")
             time.sleep(0.05)
 
-    def interrupt(self, sig=signal.SIGINT, timeout: float = 60) -> int:
-        os.killpg(self.proc.pid, sig)  # Ctrl-C in a terminal signals the foreground group
-        rc = self.proc.wait(timeout=timeout)
-        self._reader.join(10)
-        return rc
-
-    def kill(self):
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+    def interrupt(self, sig=signal.SIGINT) -> int:
+        return self.signal_group(sig)  # Ctrl-C in a terminal signals the foreground group
 
 
 @pytest.fixture
@@ -129,14 +108,6 @@ def leftovers(root: Path) -> list[str]:
     out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [line for line in out.splitlines()
             if ("port-forward" in line and str(root.parent) in line) or f"{root}/dodo.py" in line]
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 # --- what a save runs ------------------------------------------------------------------------------
