@@ -38,8 +38,11 @@ def edited(note: str):
 def test_watch_envs_dev_then_promote_moves_the_tested_image_one_environment_at_a_time(lab):
     before = images()
     assert len(set(before.values())) == 1
-    server, original = edited("promote")
+    server, original = ROOT / "app" / "server.py", None
     try:
+        doit("setup", "WATCH_ENVS=dev")  # pins staging and production where they are
+        assert images() == before
+        server, original = edited("promote")
         doit("setup", "WATCH_ENVS=dev")
         after_edit = images()
         assert after_edit["dev"] != before["dev"]
@@ -53,7 +56,8 @@ def test_watch_envs_dev_then_promote_moves_the_tested_image_one_environment_at_a
         assert images()["production"] == after_edit["dev"]
         doit("verify", "WATCH_ENVS=dev")
     finally:
-        server.write_text(original)
+        if original is not None:
+            server.write_text(original)
         # without WATCH_ENVS every environment follows every publish again
         doit("setup")
     assert len(set(images().values())) == 1
