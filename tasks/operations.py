@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from tasks.validation import task as validate_task
 from tasks.core import console, names
 from tasks.day2 import debug, grafana, hpa, info, promote, status, teardown
 from tasks.steps import cluster, flux, image, metrics_server, mirrors, preflight, registry, sync, verify
@@ -61,6 +60,11 @@ class Operation:
     @property
     def inv_name(self) -> str:
         return self.name.replace("_", "-")
+
+
+def _validation():
+    from tasks.validation import task  # kustomize rendering and schemas: only when validating
+    return task
 
 
 def _watch():
@@ -117,7 +121,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("config", "Print every setting, its effective value and where it came from.",
               lambda lab: info.print_config(lab.cfg), framed=False, mutates=False, invoke=True),
     Operation("validate", "Render and validate flux-cd/ and the kind config offline (real kustomize, schemas, "
-              "policies).", validate_task.run, "render and validate the GitOps tree", mutates=False, invoke=True),
+              "policies).", lambda lab: _validation().run(lab), "render and validate the GitOps tree", mutates=False, invoke=True),
     Operation("check_deps", "Check that docker, kind, kubectl and flux are installed, recent enough, and Docker runs.",
               preflight.check_deps, "tools and Docker", mutates=False, make=("check_deps",)),
     Operation("check_versions", "Print installed tool versions next to the pinned ones.",
