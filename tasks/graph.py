@@ -114,11 +114,7 @@ def action(op: operations.Operation):
     """A doit python-action running op.run(lab), framed as one step."""
     def run():
         try:
-            if not op.framed:
-                result = op.run(lab())
-            else:
-                with console.step(op.name, operations.doing(op, cfg())):
-                    result = op.run(lab())
+            result = operations.perform(op, lab())
         except LabError as exc:
             console.error(exc.line())
             return TaskFailed(exc.line())

@@ -245,6 +245,14 @@ def get(name: str) -> Operation:
     return BY_NAME[name]
 
 
+def perform(op: Operation, lab):
+    """Run op on the run's lab, framed as one step unless it prints its own output."""
+    if not op.framed:
+        return op.run(lab)
+    with console.step(op.name, doing(op, lab.cfg)):
+        return op.run(lab)
+
+
 def doing(op: Operation, cfg) -> str:
     return op.doing.format_map(cfg.values) if op.doing else op.name
 

@@ -16,11 +16,7 @@ def run_step(op: operations.Operation, **overrides) -> None:
         if op.mutates and not cfg.dry_run:
             state.take_run_lock(f"inv {op.inv_name}")
         lab = Lab(cfg)
-        if not op.framed:
-            op.run(lab)
-        else:
-            with console.step(op.name, operations.doing(op, cfg)):
-                op.run(lab)
+        operations.perform(op, lab)
         if op.after:
             op.after(cfg)
     except LabError as exc:
