@@ -38,7 +38,28 @@ K8S_MIN_VERSION_FOR_FLUX = "1.33.0"
 # --- in-cluster components ----------------------------------------------------
 METRICS_SERVER_VERSION = "v0.9.0"
 METRICS_SERVER_MIN_K8S = "1.34.0"  # metrics-server 0.9 supports Kubernetes 1.34+ (0.8.x: 1.31+)
+
+# --- kube-prometheus-stack: the chart and every image it pulls ----------------------
+# Known before any pod runs, so MIRRORS=offline can refuse in seconds naming what is missing
+# (the alternative, rendering the chart, needs helm and the chart at hand; see docs/DESIGN.md).
+# What chart 88.5.3 (operator v0.93.1) renders with its own defaults, read from its values.yaml and
+# templates, subcharts included: kube-state-metrics 8.4.0, prometheus-node-exporter 4.56.1 (the parent
+# sets image.distroless: true), grafana 12.11.1 (app 13.2.0). The chart pins tags, no digests.
+# tasks/steps/stack_images.py applies the lab's HelmRelease values (flux-cd/infrastructure/monitoring/
+# release.yaml) on top: a component they disable is not pulled, an image they override replaces its pin.
 KUBE_PROMETHEUS_STACK_CHART = "88.5.3"
+KUBE_PROMETHEUS_STACK_IMAGES = {
+    "prometheus-operator": "quay.io/prometheus-operator/prometheus-operator:v0.93.1",
+    "prometheus-config-reloader": "quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1",
+    "prometheus": "quay.io/prometheus/prometheus:v3.14.0-distroless",
+    "alertmanager": "quay.io/prometheus/alertmanager:v0.34.0",
+    "kube-state-metrics": "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.20.0",
+    "node-exporter": "quay.io/prometheus/node-exporter:v1.12.1-distroless",
+    # the admission webhook's certificate Jobs (Helm hooks, before and after install/upgrade)
+    "kube-webhook-certgen": "ghcr.io/jkroepke/kube-webhook-certgen:1.8.7",
+    "grafana": "docker.io/grafana/grafana:13.2.0",
+    "k8s-sidecar": "quay.io/kiwigrid/k8s-sidecar:2.10.1",  # grafana's dashboard/datasource loader
+}
 
 # --- images -------------------------------------------------------------------
 REGISTRY_IMAGE = "registry:3"

@@ -234,33 +234,18 @@ def images_in(text: str) -> set[str]:
 
 
 def needed_images(lab) -> list[str]:
-    """Every image the cluster pulls at the pinned versions, read from what the lab applies."""
+    """Every image the cluster pulls at the pinned versions, known before anything runs: read from
+    what the lab applies (metrics-server's manifests, Flux's install), the pinned debug images and,
+    with MONITORING=full, kube-prometheus-stack's pinned images under the lab's values."""
     from tasks import versions
-    from tasks.steps import metrics_server
+    from tasks.steps import metrics_server, stack_images
     found: set[str] = set()
     found |= images_in(lab.probe("kubectl", "kustomize", str(metrics_server.MANIFESTS), timeout=60).out)
     found |= images_in(lab.probe("flux", "install", "--export", timeout=60).out)
     found |= {versions.DEBUG_IMAGE, versions.CURL_IMAGE}
-    # Images of a chart (kube-prometheus-stack) are only known once it runs: the cluster tells.
-    found |= running_images(lab)
+    if lab.cfg.MONITORING == "full":
+        found |= set(stack_images.needed().values())
     return sorted(ref for ref in found if upstream_of(ref))
-
-
-def running_images(lab) -> set[str]:
-    from tasks.steps import cluster
-    if not cluster.exists(lab):
-        return set()
-    res = lab.probe("kubectl", "--context", lab.cfg.KUBE_CONTEXT, "get", "pods", "-A", "-o",
-                  "jsonpath={range .items[*]}{range .spec.containers[*]}{.image}{'\\n'}{end}"
-                  "{range .spec.initContainers[*]}{.image}{'\\n'}{end}{end}", check=False)
-    kind_own = ("registry.k8s.io/kube-", "registry.k8s.io/etcd", "registry.k8s.io/coredns",
-                "docker.io/kindest/", "registry.k8s.io/pause")
-    return {r for r in res.out.split() if not split_ref_str(r).startswith(kind_own)} if res.ok else set()
-
-
-def split_ref_str(ref: str) -> str:
-    host, path, tag = split_ref(ref)
-    return f"{host}/{path}"
 
 
 def manifest_url(cfg, ref: str) -> str:
@@ -291,14 +276,18 @@ def status_rows(lab) -> list[list[str]]:
 
 
 def check_offline(lab) -> None:
-    """MIRRORS=offline: refuse before the cluster pulls, naming what is missing."""
+    """MIRRORS=offline: refuse before the cluster pulls, naming every image (and chart) missing."""
     if lab.cfg.MIRRORS != "offline" or lab.dry_run:
         return
-    missing = [ref for ref in [*needed_images(lab), *(c.ref for c in chart_sources(lab.cfg))] if not held(lab.cfg, ref)]
+    images = [ref for ref in needed_images(lab) if not held(lab.cfg, ref)]
+    charts = [c.ref for c in chart_sources(lab.cfg) if not held(lab.cfg, c.ref)]
+    missing = images + charts
     if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise LabError(f"MIRRORS=offline: {missing[0]} is not in its mirror{more}",
-                       "offline, the nodes pull only from the local mirrors",
+        counted = " and ".join(f"{n} {word}{'s' if n > 1 else ''}" for n, word in
+                               ((len(images), "image"), (len(charts), "chart")) if n)
+        what = (f"{missing[0]} is not in its mirror" if len(missing) == 1
+                else f"{counted} are not in their mirrors: {', '.join(missing)}")
+        raise LabError(f"MIRRORS=offline: {what}", "offline, the nodes pull only from the local mirrors",
                        "run `doit mirror_fill` while online (`doit mirror_status` lists what is missing)")
 
 
@@ -324,8 +313,9 @@ def fill(lab) -> None:
             console.warn(f"{ref}: {exc.what}")
             failed.append(ref)
     if failed:
-        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        raise LabError(f"{failed[0]} could not be copied into its mirror{more}",
+        what = (f"{failed[0]} could not be copied into its mirror" if len(failed) == 1
+                else f"{len(failed)} images could not be copied into their mirrors: {', '.join(failed)}")
+        raise LabError(what,
                        f"{copied} copied, {already} already there; it could neither be found nor pulled",
                        "check the network (or `docker load` the image), then run `doit mirror_fill` again")
     console.ok(f"mirrors filled: {copied} copied, {already} already there")

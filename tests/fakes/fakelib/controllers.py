@@ -368,6 +368,47 @@ def reconcile_pod(st, cl, pod):
         status["hostIP"] = node_ip
         status["hostIPs"] = [{"ip": node_ip}]
         status["startTime"] = now_iso()
+    # init containers run first, in order: one whose image cannot be pulled holds the pod in
+    # Init:ImagePullBackOff and none of its containers starts
+    istats = []
+    for c in spec.get("initContainers") or []:
+        err = image_pull_error(st, cl, spec["nodeName"], c.get("image", ""))
+        if err:
+            istats.append({"name": c["name"], "image": c.get("image"), "imageID": "", "ready": False,
+                           "started": False, "restartCount": 0, "state": {"waiting": {
+                               "reason": "ImagePullBackOff",
+                               "message": 'Back-off pulling image "%s": ErrImagePull: %s' % (c.get("image"), err)}}})
+            prev = next((x for x in (status.get("initContainerStatuses") or []) if x["name"] == c["name"]), None)
+            if not prev or "waiting" not in prev.get("state", {}):
+                event(cl, pod, "Warning", "Failed", "Failed to pull image \"%s\": %s" % (c.get("image"), err),
+                      "kubelet")
+            status["initContainerStatuses"] = istats
+            status["containerStatuses"] = [
+                {"name": x["name"], "image": x.get("image"), "imageID": "", "ready": False, "started": False,
+                 "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}}
+                for x in spec.get("containers") or []]
+            status["phase"] = "Pending"
+            holder = {"status": status}
+            msg = "containers with incomplete status: [%s]" % c["name"]
+            K.set_condition(holder, "PodScheduled", "True", "", "")
+            K.set_condition(holder, "Initialized", "False", "ContainersNotInitialized", msg)
+            msg = "containers with unready status: [%s]" % " ".join(x["name"] for x in spec.get("containers") or [])
+            K.set_condition(holder, "ContainersReady", "False", "ContainersNotReady", msg)
+            K.set_condition(holder, "Ready", "False", "ContainersNotReady", msg)
+            for cond in status["conditions"]:
+                if cond.get("reason") == "":
+                    cond.pop("reason")
+                    cond.pop("message")
+            K.set_status(cl, pod, status)
+            return
+        istats.append({"name": c["name"], "image": c.get("image"),
+                       "imageID": "%s@sha256:%s" % (c.get("image", "").rsplit(":", 1)[0], sha_hex(c.get("image", ""))),
+                       "ready": True, "started": False, "restartCount": 0,
+                       "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}})
+    if istats:
+        status["initContainerStatuses"] = istats
+    else:
+        status.pop("initContainerStatuses", None)
     cstats = []
     all_ready = True
     waiting = False

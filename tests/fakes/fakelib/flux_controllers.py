@@ -823,12 +823,15 @@ def _hr_chart(cl, hr):
         cr = spec["chartRef"]
         src = K.find(cl, cr.get("kind"), cr.get("namespace") or ns, cr.get("name"))
         if src is None:
-            return None, None, None, "could not get source object: %s.source.toolkit.fluxcd.io \"%s\" not found" % (
+            return None, None, None, "could not get Source object: %s.source.toolkit.fluxcd.io \"%s\" not found" % (
                 cr.get("kind", "").lower() + "s", cr.get("name"))
         c = K.get_condition(src, "Ready")
-        if not c or c["status"] != "True":
-            return None, None, src, "HelmChart '%s/%s' is not ready: %s" % (
-                src["metadata"]["namespace"], src["metadata"]["name"], (c or {}).get("message", "not reconciled"))
+        if not c or c["status"] != "True" or not (src.get("status") or {}).get("artifact"):
+            # helm-controller's isReady(): the source's own Ready message, or that it has no artifact
+            why = (c or {}).get("message") if c and c["status"] == "False" else (
+                "does not have an artifact" if c else "latest generation of object has not been reconciled")
+            return None, None, src, "%s '%s/%s' is not ready: %s" % (
+                src["kind"], src["metadata"]["namespace"], src["metadata"]["name"], why)
         url = src["spec"].get("url", "")
         chart = url.rstrip("/").rsplit("/", 1)[-1]
         ref = src["spec"].get("ref") or {}
@@ -921,116 +924,185 @@ def _svc(name, ns, labels, port, target, pname="http"):
 
 
 def chart_objects(chart, version, release, ns, vals):
-    """Objects a chart would create (kube-prometheus-stack modelled; other charts: one Deployment)."""
-    objs = []
-    if chart != "kube-prometheus-stack":
-        labels = {"app.kubernetes.io/name": chart, "app.kubernetes.io/instance": release}
-        name = release if chart in release else "%s-%s" % (release, chart)
-        objs.append(_dep(name[:63], ns, labels, "fake.local/charts/%s:%s" % (chart, version), 8080))
-        objs.append(_svc(name[:63], ns, labels, 80, "http"))
-        return objs, []
-    full = (release if "kube-prometheus-stack" in release else "%s-kube-prometheus-stack" % release)[:26].rstrip("-")
-    base = {"release": release, "app.kubernetes.io/instance": release, "app.kubernetes.io/part-of":
-            "kube-prometheus-stack", "app.kubernetes.io/version": version, "chart": "kube-prometheus-stack-" + version,
-            "heritage": "Helm"}
-    op = dict(base, **{"app": "kube-prometheus-stack-operator", "app.kubernetes.io/name":
-                       "kube-prometheus-stack-prometheus-operator", "app.kubernetes.io/component": "prometheus-operator"})
-    objs.append(_dep(full + "-operator", ns, op, "quay.io/prometheus-operator/prometheus-operator:v0.86.0", 10250,
-                     "https"))
-    objs.append(_svc(full + "-operator", ns, op, 443, "https", "https"))
-    if _get(vals, "grafana.enabled", True):
-        g = {"app.kubernetes.io/name": "grafana", "app.kubernetes.io/instance": release}
-        objs.append(_dep(release + "-grafana", ns, g, "docker.io/grafana/grafana:12.3.0", 3000, "grafana"))
-        objs.append(_svc(release + "-grafana", ns, g, _get(vals, "grafana.service.port", 80), 3000, "http-web"))
-    if _get(vals, "kubeStateMetrics.enabled", True):
-        k = {"app.kubernetes.io/name": "kube-state-metrics", "app.kubernetes.io/instance": release}
-        objs.append(_dep(release + "-kube-state-metrics", ns, k,
-                         "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.17.0", 8080))
-        objs.append(_svc(release + "-kube-state-metrics", ns, k, 8080, "http"))
-    if _get(vals, "nodeExporter.enabled", True):
-        ne = {"app.kubernetes.io/name": "prometheus-node-exporter", "app.kubernetes.io/instance": release}
-        objs.append({"apiVersion": "apps/v1", "kind": "DaemonSet",
-                     "metadata": {"name": release + "-prometheus-node-exporter", "namespace": ns, "labels": ne},
-                     "spec": {"selector": {"matchLabels": ne},
-                              "template": {"metadata": {"labels": ne}, "spec": {
-                                  "tolerations": [{"effect": "NoSchedule", "operator": "Exists"}],
-                                  "containers": [{"name": "node-exporter",
-                                                  "image": "quay.io/prometheus/node-exporter:v1.10.0",
-                                                  "ports": [{"containerPort": 9100, "name": "http-metrics"}]}]}}}})
-        objs.append(_svc(release + "-prometheus-node-exporter", ns, ne, 9100, 9100, "http-metrics"))
-    crs = []
-    if _get(vals, "prometheus.enabled", True):
-        p = {"app.kubernetes.io/name": "prometheus", "prometheus": full + "-prometheus",
-             "app.kubernetes.io/instance": full + "-prometheus", "operator.prometheus.io/name": full + "-prometheus"}
-        objs.append({"apiVersion": "apps/v1", "kind": "StatefulSet",
-                     "metadata": {"name": "prometheus-%s-prometheus" % full, "namespace": ns, "labels": dict(p)},
-                     "spec": {"replicas": 1, "serviceName": "prometheus-operated", "selector": {"matchLabels": p},
-                              "template": {"metadata": {"labels": p}, "spec": {"containers": [
-                                  {"name": "prometheus", "image": "quay.io/prometheus/prometheus:v3.7.0",
-                                   "ports": [{"containerPort": 9090, "name": "http-web"}]}]}}}})
-        objs.append(_svc(full + "-prometheus", ns, dict(base, app="kube-prometheus-stack-prometheus",
-                                                        **{"app.kubernetes.io/name": "prometheus"}), 9090, 9090,
-                         "http-web"))
-        objs[-1]["spec"]["selector"] = {"app.kubernetes.io/name": "prometheus",
-                                        "operator.prometheus.io/name": full + "-prometheus"}
-        objs.append(_svc("prometheus-operated", ns, {"operated-prometheus": "true"}, 9090, "http-web", "http-web"))
-        objs[-1]["spec"]["selector"] = {"app.kubernetes.io/name": "prometheus"}
-        crs.append({"apiVersion": "monitoring.coreos.com/v1", "kind": "Prometheus",
-                    "metadata": {"name": full + "-prometheus", "namespace": ns, "labels": dict(base)},
-                    "spec": {"replicas": 1, "retention": _get(vals, "prometheus.prometheusSpec.retention", "10d"),
-                             "serviceMonitorSelector": {} if not _get(
-                                 vals, "prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues", True)
-                             else {"matchLabels": {"release": release}}}})
-    if _get(vals, "alertmanager.enabled", True):
-        a = {"app.kubernetes.io/name": "alertmanager", "alertmanager": full + "-alertmanager"}
-        objs.append({"apiVersion": "apps/v1", "kind": "StatefulSet",
-                     "metadata": {"name": "alertmanager-%s-alertmanager" % full, "namespace": ns, "labels": dict(a)},
-                     "spec": {"replicas": 1, "serviceName": "alertmanager-operated", "selector": {"matchLabels": a},
-                              "template": {"metadata": {"labels": a}, "spec": {"containers": [
-                                  {"name": "alertmanager", "image": "quay.io/prometheus/alertmanager:v0.29.0",
-                                   "ports": [{"containerPort": 9093, "name": "http-web"}]}]}}}})
-        objs.append(_svc(full + "-alertmanager", ns, a, 9093, 9093, "http-web"))
-    return objs, crs
+    """Objects a chart would create (kube-prometheus-stack modelled in kps_chart; other charts: one Deployment)."""
+    if chart == "kube-prometheus-stack":
+        from . import kps_chart
+        return kps_chart.objects(release, version.split("+")[0], ns, vals)
+    labels = {"app.kubernetes.io/name": chart, "app.kubernetes.io/instance": release}
+    name = release if chart in release else "%s-%s" % (release, chart)
+    return [_dep(name[:63], ns, labels, "fake.local/charts/%s:%s" % (chart, version.split("+")[0]), 8080),
+            _svc(name[:63], ns, labels, 80, "http")], []
+
+
+def hook_jobs(chart, release, vals):
+    """[(Job name, image)] of the chart's pre-install/pre-upgrade hooks."""
+    if chart == "kube-prometheus-stack":
+        from . import kps_chart
+        return kps_chart.hook_jobs(release, vals)
+    return []
+
+
+def kstatus_message(o):
+    """What kstatus (fluxcd/cli-utils, as Helm 4's waiter uses it) says of a workload in progress."""
+    st = o.get("status") or {}
+    if o["kind"] == "Deployment":
+        spec = o["spec"].get("replicas", 1)
+        have, updated = st.get("replicas", 0), st.get("updatedReplicas", 0)
+        avail, ready = st.get("availableReplicas", 0), st.get("readyReplicas", 0)
+        if spec > have:
+            return "Replicas: %d/%d" % (have, spec)
+        if spec > updated:
+            return "Updated: %d/%d" % (updated, spec)
+        if have > spec:
+            return "Pending termination: %d" % (have - spec)
+        if updated > avail:
+            return "Available: %d/%d" % (avail, updated)
+        return "Ready: %d/%d" % (ready, spec)
+    if o["kind"] == "StatefulSet":
+        spec = o["spec"].get("replicas", 1)
+        if spec > st.get("replicas", 0):
+            return "Replicas: %d/%d" % (st.get("replicas", 0), spec)
+        return "Ready: %d/%d" % (st.get("readyReplicas", 0), spec)
+    if o["kind"] == "DaemonSet":
+        want = st.get("desiredNumberScheduled", 0)
+        if want > st.get("numberAvailable", st.get("numberReady", 0)):
+            return "Available: %d/%d" % (st.get("numberAvailable", st.get("numberReady", 0)), want)
+        return "Ready: %d/%d" % (st.get("numberReady", 0), want)
+    return "Resource is not ready"
+
+
+# helm-controller v1.6.3 (Helm 4) status texts: internal/reconcile/{install,upgrade,uninstall}.go,
+# internal/reconcile/atomic_release.go, internal/controller/helmrelease_controller.go.
+RESET_ANN = "reconcile.fluxcd.io/resetAt"
+
+
+def _hr_conditions(cl, hr, status, **conds):
+    """Set (type=(status, reason, message)) or delete (type=None) conditions, then the status."""
+    gen = hr["metadata"].get("generation")
+    holder = {"status": status}
+    for ctype, val in conds.items():
+        if val is None:
+            status["conditions"] = [c for c in status.get("conditions") or [] if c["type"] != ctype]
+        else:
+            K.set_condition(holder, ctype, val[0], val[1], val[2], gen)
+    order = {"Reconciling": 0, "Stalled": 1, "Ready": 2, "Released": 3, "Remediated": 4}
+    status["conditions"] = sorted(status.get("conditions") or [], key=lambda c: order.get(c["type"], 9))
+    status["observedGeneration"] = gen
+    req = (hr["metadata"].get("annotations") or {}).get(REQ_ANN)
+    if req:
+        status["lastHandledReconcileAt"] = req
+    K.set_status(cl, hr, status)
+
+
+def _hr_prereq_failed(cl, hr, reason, message):
+    status = copy.deepcopy(hr.get("status") or {})
+    _hr_conditions(cl, hr, status, Reconciling=("True", "Progressing", "Fulfilling prerequisites"),
+                   Ready=("False", reason, message))
+    _mark(hr, False)
+
+
+def _chart_version(src, version):
+    """helm-controller appends the OCI artifact's digest (12 hex) to the chart version of a chartRef
+    OCIRepository, so a re-pushed tag counts as a new chart (mutateChartWithSourceRevision)."""
+    if src is None or src.get("kind") != "OCIRepository":
+        return version, ""
+    rev = ((src.get("status") or {}).get("artifact") or {}).get("revision", "")
+    digest = rev.split("@")[-1]
+    if not digest.startswith("sha256:"):
+        return version, ""
+    return "%s+%s" % (version, digest.split(":", 1)[1][:12]), digest
 
 
 def reconcile_hr(st, cl, hr):
-    from .controllers import workloads
     spec = hr["spec"]
     ns = hr["metadata"]["namespace"]
     name = hr["metadata"]["name"]
+    f = hr.setdefault("_fake", {})
+    gen = hr["metadata"].get("generation")
+    reset = (hr["metadata"].get("annotations") or {}).get(RESET_ANN)
+    if f.get("failures_gen") != gen or (reset and reset != f.get("reset_handled")):
+        # a new generation (or `flux reconcile hr --reset`) is a new desired state: failures count anew
+        f["failures_gen"], f["reset_handled"] = gen, reset
+        f["install_failures"] = f["upgrade_failures"] = 0
     for dep in spec.get("dependsOn") or []:
         dns = dep.get("namespace") or ns
         d = K.find(cl, "HelmRelease", dns, dep["name"])
         c = K.get_condition(d, "Ready") if d else None
         if not c or c["status"] != "True":
-            return _set_ready(cl, hr, False, "DependencyNotReady", "dependency '%s/%s' is not ready"
-                              % (dns, dep["name"]))
+            return _hr_prereq_failed(cl, hr, "DependencyNotReady", "dependency '%s/%s' is not ready"
+                                     % (dns, dep["name"]))
     chart, version, src, errmsg = _hr_chart(cl, hr)
     if errmsg:
-        return _set_ready(cl, hr, False, "SourceNotReady" if src else "InvalidChartReference", errmsg)
-    tns = spec.get("targetNamespace") or ns
-    release = spec.get("releaseName") or ("%s-%s" % (spec["targetNamespace"], name) if spec.get("targetNamespace")
-                                          else name)
-    f = hr.setdefault("_fake", {})
-    hist = f.setdefault("history", [])
-    action = "install" if not hist else "upgrade"
+        return _hr_prereq_failed(cl, hr, "SourceNotReady" if src else "ArtifactFailed", errmsg)
+    version, digest = _chart_version(src, version)
     try:
         vals = _values(cl, hr)
     except BuildError as e:
-        return _set_ready(cl, hr, False, "InitFailed", e.msg)
-    digest = sha_hex(json.dumps([chart, version, vals], sort_keys=True))
-    if hist and hist[-1]["digest"] == digest and f.get("ok"):
+        return _hr_prereq_failed(cl, hr, "ValuesError", e.msg)
+    tns = spec.get("targetNamespace") or ns
+    release = spec.get("releaseName") or ("%s-%s" % (spec["targetNamespace"], name) if spec.get("targetNamespace")
+                                          else name)
+    hist = f.setdefault("history", [])
+    action = "install" if not hist else "upgrade"
+    retries = int(((spec.get(action) or {}).get("remediation") or {}).get("retries", 0))
+    counter = "%s_failures" % action
+    status = copy.deepcopy(hr.get("status") or {})
+    if f.get(counter, 0) > retries:
+        # atomic_release.go: no retries left; stays stalled until a new generation or a reset
+        _hr_conditions(cl, hr, status, Reconciling=None, Stalled=(
+            "True", "RetriesExceeded", "Failed to %s after %d attempt(s)" % (action, f[counter])))
+        return _mark(hr, True)
+    digest_vals = sha_hex(json.dumps([chart, version, vals], sort_keys=True))
+    if hist and hist[-1]["digest"] == digest_vals and f.get("ok"):
+        # in sync: nothing to release; the conditions stand (the objects are re-applied below, as
+        # helm-controller corrects drift)
         pass
+
+    def failed(helm_error):
+        f[counter] = f.get(counter, 0) + 1
+        status["failures"] = status.get("failures", 0) + 1
+        status["%sFailures" % action] = f[counter]
+        status["lastAttemptedReleaseAction"] = action
+        status["lastAttemptedRevision"] = version
+        if digest:
+            status["lastAttemptedRevisionDigest"] = digest
+        msg = "Helm %s failed for release %s/%s with chart %s@%s: %s" % (action, tns, release, chart, version,
+                                                                          helm_error)
+        reason = "InstallFailed" if action == "install" else "UpgradeFailed"
+        _log(cl, "helm-controller", hr, msg, "error")
+        conds = {"Released": ("False", reason, msg), "Ready": ("False", reason, msg)}
+        if f[counter] <= retries:
+            # remediation: an install is uninstalled, an upgrade rolled back; then retried
+            if action == "install":
+                rem = ("True", "UninstallSucceeded", "Helm uninstall succeeded for release %s/%s.v1 with chart %s@%s"
+                       % (tns, release, chart, version))
+            else:
+                prev = hist[-1]
+                rem = ("True", "RollbackSucceeded", "Helm rollback to previous release %s/%s.v%d with chart %s@%s "
+                       "succeeded" % (tns, release, prev["version"], chart, prev["chartVersion"]))
+            conds.update(Remediated=rem, Ready=("False",) + rem[1:],
+                         Reconciling=("True", "ProgressingWithRetry", rem[2]))
+        else:
+            conds.update(Reconciling=None, Stalled=("True", "RetriesExceeded", "Failed to %s after %d attempt(s)"
+                                                    % (action, f[counter])))
+        _hr_conditions(cl, hr, status, **conds)
+        _mark(hr, False)
+
     if K.find(cl, "Namespace", "", tns) is None:
         if not ((spec.get("install") or {}).get("createNamespace")):
-            return _set_ready(cl, hr, False, "InstallFailed",
-                              "Helm install failed for release %s/%s with chart %s@%s: create: failed to create: "
-                              "namespaces \"%s\" not found" % (tns, release, chart, version, tns))
+            return failed("create: failed to create: namespaces \"%s\" not found" % tns)
         K.put_object(cl, K.mapping_for_kind(cl, "v1", "Namespace"), K.new_obj("v1", "Namespace", tns), "helm")
-    crd_policy = (spec.get("install" if action == "install" else "upgrade") or {}).get(
-        "crds", "Create" if action == "install" else "Skip")
-    if chart == "kube-prometheus-stack" and crd_policy != "Skip" or (
-            chart == "kube-prometheus-stack" and action == "install" and crd_policy != "Skip"):
+    # pre-install/pre-upgrade hook Jobs run first: Helm waits for each to complete (its pod must pull)
+    if not hist or hist[-1]["digest"] != digest_vals:
+        from .controllers import image_pull_error
+        nodes = [n["metadata"]["name"] for n in K.objs_of_kind(cl, "Node")]
+        for job, img in hook_jobs(chart, release, vals):
+            if nodes and image_pull_error(st, cl, nodes[-1], img):
+                return failed("%s: resource Job/%s/%s not ready. status: InProgress, message: Job in progress\n"
+                              "context deadline exceeded" % ("failed pre-install" if action == "install"
+                                                             else "pre-upgrade hooks failed", tns, job))
+    crd_policy = (spec.get(action) or {}).get("crds", "Create" if action == "install" else "Skip")
+    if chart == "kube-prometheus-stack" and crd_policy != "Skip":
         for g, vs, kind, plural, short in MONITORING_CRDS:
             crd = _strip_none(crd_obj(g, vs, kind, plural, short, {}))
             m = K.mapping_for_kind(cl, "apiextensions.k8s.io/v1", "CustomResourceDefinition")
@@ -1063,15 +1135,14 @@ def reconcile_hr(st, cl, hr):
     for kind, ons, oname in inv:
         o = K.find(cl, kind, ons, oname)
         if kind in ("Deployment", "StatefulSet", "DaemonSet") and kstatus(cl, o) != "Current":
-            not_ready.append("%s/%s/%s" % (kind, ons, oname))
-    verb = "install" if action == "install" else "upgrade"
+            not_ready.append("resource %s/%s/%s not ready. status: InProgress, message: %s"
+                             % (kind, ons, oname, kstatus_message(o)))
     if not_ready and not (spec.get(action) or {}).get("disableWait"):
-        msg = "Helm %s failed for release %s/%s with chart %s@%s: context deadline exceeded" % (
-            verb, tns, release, chart, version)
-        return _set_ready(cl, hr, False, "InstallFailed" if action == "install" else "UpgradeFailed", msg,
-                          {"lastAttemptedRevision": version, "failures": f.get("failures", 0) + 1})
-    if not hist or hist[-1]["digest"] != digest:
-        hist.append({"digest": digest, "version": len(hist) + 1, "chartVersion": version})
+        # Helm 4's waiter: one line per resource not ready, then the context's error
+        return failed("\n".join(not_ready + ["context deadline exceeded"]))
+    verb = action
+    if not hist or hist[-1]["digest"] != digest_vals:
+        hist.append({"digest": digest_vals, "version": len(hist) + 1, "chartVersion": version})
         sec = {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
                "metadata": {"name": "sh.helm.release.v1.%s.v%d" % (release, len(hist)), "namespace": tns,
                             "labels": {"name": release, "owner": "helm", "status": "deployed",
@@ -1082,16 +1153,27 @@ def reconcile_hr(st, cl, hr):
     n = hist[-1]["version"]
     reason = "InstallSucceeded" if n == 1 else "UpgradeSucceeded"
     msg = "Helm %s succeeded for release %s/%s.v%d with chart %s@%s" % ("install" if n == 1 else "upgrade",
-                                                                         tns, release, n, chart, version)
-    _set_ready(cl, hr, True, reason, msg, {
-        "lastAttemptedRevision": version, "lastAttemptedValuesChecksum": digest[:40],
-        "history": [{"chartName": chart, "chartVersion": h["chartVersion"], "name": release, "namespace": tns,
-                     "status": "deployed" if h is hist[-1] else "superseded", "version": h["version"]}
-                    for h in reversed(hist)][:5],
-        "storageNamespace": tns, "helmChart": "%s/%s-%s" % (ns, ns, name)})
-    hstat = copy.deepcopy(hr["status"])
-    K.set_condition({"status": hstat}, "Released", "True", reason, msg, hr["metadata"].get("generation"))
-    K.set_status(cl, hr, hstat)
+                                                                         tns, release, n, chart,
+                                                                         hist[-1]["chartVersion"])
+    released = K.get_condition(hr, "Released")
+    if released and released["status"] == "True" and hist[-1]["digest"] == digest_vals and f.get("ok"):
+        reason, msg = released["reason"], released["message"]  # nothing released: the last release stands
+    status.update({"lastAttemptedRevision": version, "lastAttemptedValuesChecksum": digest_vals[:40],
+                   "lastAttemptedReleaseAction": "install" if n == 1 else "upgrade",
+                   "history": [{"chartName": chart, "chartVersion": h["chartVersion"], "name": release,
+                                "namespace": tns, "status": "deployed" if h is hist[-1] else "superseded",
+                                "version": h["version"]} for h in reversed(hist)][:5],
+                   "storageNamespace": tns})
+    if digest:
+        status["lastAttemptedRevisionDigest"] = digest
+    if src is not None and src.get("kind") != "OCIRepository":
+        status["helmChart"] = "%s/%s-%s" % (src["metadata"]["namespace"], ns, name)
+    else:
+        status.pop("helmChart", None)
+    f[counter] = 0
+    _hr_conditions(cl, hr, status, Reconciling=None, Stalled=None, Remediated=None,
+                   Released=("True", reason, msg), Ready=("True", reason, msg))
+    _mark(hr, True)
 
 
 def workloads_light(st, cl):
