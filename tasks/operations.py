@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from tasks.core import console, names
-from tasks.day2 import debug, grafana, hpa, info, promote, status, teardown
+from tasks.day2 import debug, grafana, hpa, info, prometheus, promote, status, teardown
 from tasks.steps import cluster, flux, image, metrics_server, mirrors, preflight, registry, sync, verify
 
 
@@ -223,6 +223,9 @@ OPERATIONS: tuple[Operation, ...] = (
               hpa.hpa_reset, "reset replicas", invoke=True, make=("hpa_reset",)),
     Operation("grafana", "Port-forward Grafana on a free port and print its URL (SHOW_PASSWORD=1 prints the "
               "password).", grafana.grafana, "open Grafana", mutates=False, invoke=True),
+    Operation("prometheus", "Port-forward Prometheus on a free port and print its URL, its Targets and Alerts pages "
+              "and what they show (MONITORING=full).", prometheus.prometheus, "open Prometheus", mutates=False,
+              invoke=True),
 
     # --- debugging -------------------------------------------------------------------------------
     Operation("debug_metrics", "From the monitoring namespace, scrape the app by Service DNS; prove a foreign "

@@ -145,6 +145,13 @@ class FakeWorld:
         with self._locked() as st:
             st.data.setdefault("load", {}).setdefault(cluster, {})[namespace] = cpu_percent
 
+    def advance_prometheus_clock(self, seconds, cluster="gitops-lab"):
+        """Move the fake Prometheus' clock SECONDS ahead: an alert whose condition has held that long
+        passes its `for` (pending -> firing) at the next evaluation."""
+        with self._locked() as st:
+            prom = st.data.setdefault("prometheus", {}).setdefault(cluster, {})
+            prom["clock_offset"] = prom.get("clock_offset", 0) + seconds
+
     def add_git_repo(self, url, path, password=None, identity=None):
         """Make GitRepository URL resolvable: its content is the directory PATH. A private repository
         (password: an HTTPS token; identity: an SSH private key) clones only with a spec.secretRef

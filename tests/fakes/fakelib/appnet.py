@@ -267,6 +267,11 @@ def process_spec(st, cl, pod, port):
         env["PYTHONUNBUFFERED"] = "1"
         return ([os.environ.get("FAKE_APP_PYTHON", sys.executable), "server.py"], env, src,
                 "app %s/%s from %s" % (ns, wl, src))
+    if repo.endswith("/prometheus/prometheus") and st is not None:
+        # a Prometheus pod: its HTTP API, computed from this cluster at each request
+        env["PYTHONPATH"] = os.path.dirname(FAKELIB_DIR)
+        return ([sys.executable, "-m", "fakelib.prometheus_api", str(port), st.dir, cl["name"], ns,
+                 pod["metadata"]["name"]], env, None, "fake Prometheus API for %s/%s" % (ns, wl))
     # app/ not available (or a third-party image): built-in responder
     return ([sys.executable, os.path.join(FAKELIB_DIR, "builtin_app.py"), str(port), ns, wl], env, None,
             "builtin responder for %s/%s" % (ns, wl))

@@ -823,8 +823,10 @@ def _hr_chart(cl, hr):
         cr = spec["chartRef"]
         src = K.find(cl, cr.get("kind"), cr.get("namespace") or ns, cr.get("name"))
         if src is None:
+            plural = {"OCIRepository": "ocirepositories", "HelmChart": "helmcharts",
+                      "ExternalArtifact": "externalartifacts"}.get(cr.get("kind"), cr.get("kind", "").lower() + "s")
             return None, None, None, "could not get Source object: %s.source.toolkit.fluxcd.io \"%s\" not found" % (
-                cr.get("kind", "").lower() + "s", cr.get("name"))
+                plural, cr.get("name"))
         c = K.get_condition(src, "Ready")
         if not c or c["status"] != "True" or not (src.get("status") or {}).get("artifact"):
             # helm-controller's isReady(): the source's own Ready message, or that it has no artifact
@@ -1013,17 +1015,46 @@ def _chart_version(src, version):
     return "%s+%s" % (version, digest.split(":", 1)[1][:12]), digest
 
 
+def _apply_release(cl, hr, objs, release, tns):
+    name, ns = hr["metadata"]["name"], hr["metadata"]["namespace"]
+    hl = {"app.kubernetes.io/managed-by": "Helm", "helm.toolkit.fluxcd.io/name": name,
+          "helm.toolkit.fluxcd.io/namespace": ns}
+    inv = []
+    for o in objs:
+        o["metadata"].setdefault("labels", {}).update(hl)
+        o["metadata"].setdefault("annotations", {}).update({"meta.helm.sh/release-name": release,
+                                                            "meta.helm.sh/release-namespace": tns})
+        m = K.mapping_for_kind(cl, o["apiVersion"], o["kind"])
+        if m is None:
+            continue
+        K.put_object(cl, m, o, "helm")
+        inv.append((o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]))
+    f = hr["_fake"]
+    for old in f.get("inventory", []):
+        if tuple(old) not in inv:
+            x = K.find(cl, old[0], old[1], old[2])
+            if x:
+                K.delete_object(cl, x)
+    f["inventory"] = [list(x) for x in inv]
+    return inv
+
+
+def _remediate(st, cl, hr, f, action, tns, release):
+    if action == "install":
+        _apply_release(cl, hr, [], release, tns)
+    else:
+        prev = f["history"][-1]
+        objs, crs = chart_objects(prev["chart"], prev["chartVersion"], release, tns, prev["values"])
+        _apply_release(cl, hr, objs + crs, release, tns)
+    workloads_light(st, cl)
+
+
 def reconcile_hr(st, cl, hr):
     spec = hr["spec"]
     ns = hr["metadata"]["namespace"]
     name = hr["metadata"]["name"]
     f = hr.setdefault("_fake", {})
     gen = hr["metadata"].get("generation")
-    reset = (hr["metadata"].get("annotations") or {}).get(RESET_ANN)
-    if f.get("failures_gen") != gen or (reset and reset != f.get("reset_handled")):
-        # a new generation (or `flux reconcile hr --reset`) is a new desired state: failures count anew
-        f["failures_gen"], f["reset_handled"] = gen, reset
-        f["install_failures"] = f["upgrade_failures"] = 0
     for dep in spec.get("dependsOn") or []:
         dns = dep.get("namespace") or ns
         d = K.find(cl, "HelmRelease", dns, dep["name"])
@@ -1047,16 +1078,23 @@ def reconcile_hr(st, cl, hr):
     retries = int(((spec.get(action) or {}).get("remediation") or {}).get("retries", 0))
     counter = "%s_failures" % action
     status = copy.deepcopy(hr.get("status") or {})
+    digest_vals = sha_hex(json.dumps([chart, version, vals], sort_keys=True))
+    reset = (hr["metadata"].get("annotations") or {}).get(RESET_ANN)
+    if f.get("attempted") != [gen, version, digest_vals] or (reset and reset != f.get("reset_handled")):
+        # action.MustResetFailures: a new generation, chart version or values (or `flux reconcile hr
+        # --reset`) is a new desired state, whose attempts count anew
+        f["attempted"], f["reset_handled"] = [gen, version, digest_vals], reset
+        f["install_failures"] = f["upgrade_failures"] = 0
+        for key in ("installFailures", "upgradeFailures"):
+            status.pop(key, None)
+        if reset:
+            status["lastHandledResetAt"] = reset
+    status["lastAttemptedGeneration"] = gen
     if f.get(counter, 0) > retries:
-        # atomic_release.go: no retries left; stays stalled until a new generation or a reset
+        # atomic_release.go: no retries left; stalled until a new generation, chart, values or a reset
         _hr_conditions(cl, hr, status, Reconciling=None, Stalled=(
             "True", "RetriesExceeded", "Failed to %s after %d attempt(s)" % (action, f[counter])))
         return _mark(hr, True)
-    digest_vals = sha_hex(json.dumps([chart, version, vals], sort_keys=True))
-    if hist and hist[-1]["digest"] == digest_vals and f.get("ok"):
-        # in sync: nothing to release; the conditions stand (the objects are re-applied below, as
-        # helm-controller corrects drift)
-        pass
 
     def failed(helm_error):
         f[counter] = f.get(counter, 0) + 1
@@ -1070,9 +1108,12 @@ def reconcile_hr(st, cl, hr):
                                                                           helm_error)
         reason = "InstallFailed" if action == "install" else "UpgradeFailed"
         _log(cl, "helm-controller", hr, msg, "error")
-        conds = {"Released": ("False", reason, msg), "Ready": ("False", reason, msg)}
+        # (every attempt starts without the last one's Remediated condition)
+        conds = {"Released": ("False", reason, msg), "Ready": ("False", reason, msg), "Remediated": None}
         if f[counter] <= retries:
-            # remediation: an install is uninstalled, an upgrade rolled back; then retried
+            # remediation: an install is uninstalled (its objects deleted), an upgrade rolled back (the
+            # previous release's objects applied again); then retried
+            _remediate(st, cl, hr, f, action, tns, release)
             if action == "install":
                 rem = ("True", "UninstallSucceeded", "Helm uninstall succeeded for release %s/%s.v1 with chart %s@%s"
                        % (tns, release, chart, version))
@@ -1112,24 +1153,7 @@ def reconcile_hr(st, cl, hr):
         from .controllers import reconcile_crds
         reconcile_crds(cl)
     objs, crs = chart_objects(chart, version, release, tns, vals)
-    hl = {"app.kubernetes.io/managed-by": "Helm", "helm.toolkit.fluxcd.io/name": name,
-          "helm.toolkit.fluxcd.io/namespace": ns}
-    inv = []
-    for o in objs + crs:
-        o["metadata"].setdefault("labels", {}).update(hl)
-        o["metadata"].setdefault("annotations", {}).update({"meta.helm.sh/release-name": release,
-                                                            "meta.helm.sh/release-namespace": tns})
-        m = K.mapping_for_kind(cl, o["apiVersion"], o["kind"])
-        if m is None:
-            continue
-        K.put_object(cl, m, o, "helm")
-        inv.append((o["kind"], o["metadata"]["namespace"], o["metadata"]["name"]))
-    for old in f.get("inventory", []):
-        if tuple(old) not in inv:
-            x = K.find(cl, old[0], old[1], old[2])
-            if x:
-                K.delete_object(cl, x)
-    f["inventory"] = [list(x) for x in inv]
+    inv = _apply_release(cl, hr, objs + crs, release, tns)
     workloads_light(st, cl)
     not_ready = []
     for kind, ons, oname in inv:
@@ -1141,8 +1165,10 @@ def reconcile_hr(st, cl, hr):
         # Helm 4's waiter: one line per resource not ready, then the context's error
         return failed("\n".join(not_ready + ["context deadline exceeded"]))
     verb = action
-    if not hist or hist[-1]["digest"] != digest_vals:
-        hist.append({"digest": digest_vals, "version": len(hist) + 1, "chartVersion": version})
+    released_now = not hist or hist[-1]["digest"] != digest_vals
+    if released_now:
+        hist.append({"digest": digest_vals, "version": len(hist) + 1, "chartVersion": version, "chart": chart,
+                     "values": vals})
         sec = {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
                "metadata": {"name": "sh.helm.release.v1.%s.v%d" % (release, len(hist)), "namespace": tns,
                             "labels": {"name": release, "owner": "helm", "status": "deployed",
@@ -1156,7 +1182,7 @@ def reconcile_hr(st, cl, hr):
                                                                          tns, release, n, chart,
                                                                          hist[-1]["chartVersion"])
     released = K.get_condition(hr, "Released")
-    if released and released["status"] == "True" and hist[-1]["digest"] == digest_vals and f.get("ok"):
+    if released and released["status"] == "True" and not released_now:
         reason, msg = released["reason"], released["message"]  # nothing released: the last release stands
     status.update({"lastAttemptedRevision": version, "lastAttemptedValuesChecksum": digest_vals[:40],
                    "lastAttemptedReleaseAction": "install" if n == 1 else "upgrade",
