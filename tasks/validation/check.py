@@ -9,7 +9,7 @@ from tasks.validation.design import design_problems
 from tasks.validation.policies import env_problems, kind_problems, overlay_env_problems
 from tasks.validation.render import APPS_BASE, FLUX_DIR, RenderError, local_tools, render_all
 from tasks.validation.schemas import schema_problems
-from tasks.validation.stack import MONITORING, observability_problems, version_problems
+from tasks.validation.stack import MONITORING, observability_problems, sizing_problems, version_problems
 from tasks.validation.wiring import flux_problems, monitoring_problems, promotion_problems
 
 
@@ -37,6 +37,7 @@ def validate(root: pathlib.Path, variables: dict | None = None, tools=None) -> l
     problems += promotion_problems(bootstrap)
     problems += observability_problems(rendered, MONITORING)
     problems += version_problems(rendered, MONITORING)
+    problems += sizing_problems(rendered, MONITORING)
     problems += design_problems(root, rendered)
     return problems
 

@@ -21,11 +21,15 @@ class Chart:
     namespace: str  # where it runs; the app's NetworkPolicies admit scrapes from there
     crd_group: str  # the API group of the CRDs it installs (ServiceMonitor, PrometheusRule, ...)
     dashboard_label: str  # ConfigMaps with this label are Grafana dashboards
+    # values paths of the `resources` of each component it runs: the lab sizes every one of them
+    sized: tuple[str, ...] = ()
 
 
 MONITORING = Chart(name=names.MONITORING_CHART, version=versions.KUBE_PROMETHEUS_STACK_CHART,
                    namespace=names.MONITORING_NAMESPACE, crd_group=names.PROMETHEUS_OPERATOR_GROUP,
-                   dashboard_label=names.GRAFANA_DASHBOARD_LABEL)
+                   dashboard_label=names.GRAFANA_DASHBOARD_LABEL,
+                   sized=("prometheus.prometheusSpec.resources", "prometheusOperator.resources",
+                          "kube-state-metrics.resources", "prometheus-node-exporter.resources", "grafana.resources"))
 
 
 def uses_crds(obj: dict, chart: Chart = MONITORING) -> bool:
@@ -72,4 +76,42 @@ def observability_problems(rendered: dict[str, list[dict]], chart: Chart = MONIT
         if marks.get("kustomize.toolkit.fluxcd.io/substitute") != "disabled":
             p.append(f"{FLUX_DIR}/{INFRASTRUCTURE}: {ident(cm)}: [dashboard] needs kustomize.toolkit.fluxcd.io/substitute: "
                      f"disabled (Grafana's $variables are not Flux variables)")
+    return p
+
+
+def _resources_blocks(values, path=""):
+    """(values path, block) of every `resources` mapping in a HelmRelease's values."""
+    if not isinstance(values, dict):
+        return
+    for key, value in values.items():
+        here = f"{path}.{key}" if path else key
+        if key == "resources" and isinstance(value, dict):
+            yield here, value
+        else:
+            yield from _resources_blocks(value, here)
+
+
+def sizing_problems(rendered: dict[str, list[dict]], chart: Chart = MONITORING) -> list[str]:
+    """The stack's requests and limits (spec.values of its HelmRelease, the one place they are set):
+    each sized component requests cpu and memory and caps memory, and no request exceeds its limit
+    (the API server refuses such a pod, and the HelmRelease would wait for it in vain)."""
+    from tasks.validation.policies import parse_quantity
+    p = []
+    for release in find(rendered.get(INFRASTRUCTURE, []), "HelmRelease"):
+        if release["metadata"]["name"] != chart.name:
+            continue
+        values = release["spec"].get("values") or {}
+        where = f"{FLUX_DIR}/{INFRASTRUCTURE}: {ident(release)}: [sizing]"
+        blocks = dict(_resources_blocks(values))
+        for path in chart.sized:
+            block = blocks.get(path) or {}
+            missing = [f"requests.{r}" for r in ("cpu", "memory") if r not in (block.get("requests") or {})]
+            missing += [] if "memory" in (block.get("limits") or {}) else ["limits.memory"]
+            if missing:
+                p.append(f"{where} {path} sets no {', '.join(missing)}")
+        for path, block in blocks.items():
+            for res, limit in (block.get("limits") or {}).items():
+                request = (block.get("requests") or {}).get(res)
+                if request is not None and parse_quantity(request) > parse_quantity(limit):
+                    p.append(f"{where} {path}: requests.{res} {request} exceeds limits.{res} {limit}")
     return p

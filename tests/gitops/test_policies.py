@@ -112,6 +112,12 @@ CASES = [
     ("unknown-deployment-field", DEPLOYMENT, lambda d: container(d).update(probes={}), "[schema]"),
     ("bad-kustomization-interval", "flux-cd/bootstrap/base/infrastructure.yaml", lambda d: d[0]["spec"].update(interval="ten minutes"), "[schema] spec.interval"),
     ("bad-servicemonitor", f"{APPS}/base/servicemonitor.yaml", lambda d: d[0]["spec"].pop("selector"), "[schema]"),
+    ("monitoring-request-above-limit", "flux-cd/infrastructure/monitoring/release.yaml",
+     lambda d: d[0]["spec"]["values"]["prometheus"]["prometheusSpec"]["resources"]["requests"].update(memory="2Gi"),
+     "[sizing] prometheus.prometheusSpec.resources: requests.memory 2Gi exceeds limits.memory 1Gi"),
+    ("monitoring-component-unsized", "flux-cd/infrastructure/monitoring/release.yaml",
+     lambda d: d[0]["spec"]["values"]["kube-state-metrics"].pop("resources"),
+     "[sizing] kube-state-metrics.resources sets no requests.cpu, requests.memory, limits.memory"),
     ("chart-version-drift", "flux-cd/infrastructure/monitoring/repository.yaml", lambda d: d[0]["spec"]["ref"].update(tag="1.2.3"), "[versions]"),
     # kustomize v5 warns on deprecated fields and still renders: validate fails on the warning
     ("kustomize-deprecated-vars", f"{APPS}/base/kustomization.yaml",
