@@ -30,7 +30,7 @@ def open_url(url: str) -> bool:
     except webbrowser.Error:
         return False
     # console browsers (lynx, w3m, www-browser...) are GenericBrowser: they would block the terminal
-    if type(controller) is webbrowser.GenericBrowser:
+    if isinstance(controller, webbrowser.GenericBrowser) and not isinstance(controller, webbrowser.BackgroundBrowser):
         return False
     try:
         return bool(controller.open(url, new=2))

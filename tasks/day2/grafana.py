@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from tasks.core import console, kube, names, portforward
+from tasks.core import browser, console, kube, names, portforward
 from tasks.core.errors import LabError
 from tasks.core.signals import interrupt_on_sigterm  # SIGTERM/SIGHUP behave like Ctrl-C
 
@@ -141,6 +141,8 @@ def grafana(lab, *, show_password: bool | None = None,
             else:
                 console.info(f"password: in Secret {NAMESPACE}/{SECRET}, key {PASSWORD_KEY} — "
                              f"not printed; rerun with {SHOW_PASSWORD_ENV}=1, or: {secret_command(lab.cfg)}")
+            if browser.open_url(base + DASHBOARD_PATH):
+                console.info("opened in your browser")
             console.info("Ctrl-C stops the port-forward")
             (hold or (lambda _base: _wait_forever()))(base)
     except KeyboardInterrupt:
