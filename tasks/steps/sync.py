@@ -298,5 +298,5 @@ def ensure(lab) -> dict:
     pinning.forget_pins(lab, unpinned)
     reconcile(lab, seeded)
     if not lab.dry_run:
-        flux_status.wait_ready(lab, timeout=900, expect=len(names.FLUX_KUSTOMIZATIONS))
+        flux_status.wait_ready(lab, timeout=900)
     return {"artifact": digest, "image": ref}

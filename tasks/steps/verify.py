@@ -81,7 +81,11 @@ def run(lab) -> dict:
         return {"verified": "dry-run"}
     # What follows reads these; one `kubectl get` for those this run has not read yet.
     kube.snapshot(lab, [*flux_status.KINDS, "nodes", *(() if lab.cfg.existing else kube.LAB_CLUSTER_ONLY)])
-    bad = flux_status.not_ready(flux_status.objects(lab))
+    objs = flux_status.objects(lab)
+    gone = flux_status.missing(lab.cfg, objs)
+    if gone:
+        raise flux_status.missing_error(gone)
+    bad = flux_status.not_ready(objs)
     if bad:
         obj, why = bad[0]
         raise LabError(f"{kube.ref(obj)} is not Ready", why, "see `doit flux_status` and `doit flux_logs`")

@@ -1,0 +1,66 @@
+"""What `verify` (and `check_flux`) find after a hand-made breakage, said in one line whose advice,
+followed literally, repairs the lab (issue 24 items 8, 10, 11, 12), against the fakes.
+
+`doit -s verify` runs verify alone (without its dependency on sync), as a user sees it after the
+breakage; `doit setup` is the same check after sync's reality check had its say."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+from tasks.core import names
+from tests.graph.conftest import has
+
+CTX = "kind-gitops-lab"
+KS = "kustomizations.kustomize.toolkit.fluxcd.io"
+
+
+def kubectl(lab, *args: str) -> subprocess.CompletedProcess:
+    proc = lab.world.run("kubectl", "--context", CTX, *args, env=lab.env())
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def one_line_failure(proc: subprocess.CompletedProcess) -> str:
+    """The run failed with one ✗ line (what — why — what to do) and no traceback; that line."""
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    lines = [line.strip() for line in proc.stderr.splitlines() if line.strip().startswith("✗ ") and " — " in line]
+    assert lines, proc.stdout + proc.stderr
+    assert lines[0].count(" — ") >= 2, lines[0]
+    return lines[0]
+
+
+def advice(line: str) -> str:
+    """The first `doit …` command the line's advice names."""
+    found = re.search(r"`(doit [^`]+)`", line.rsplit(" — ", 1)[1])
+    assert found, line
+    return found.group(1)
+
+
+def follow(lab, line: str) -> subprocess.CompletedProcess:
+    words = advice(line).split()[1:]
+    proc = lab.doit(*words)
+    assert proc.returncode == 0, f"followed `{' '.join(words)}` from: {line}\n{proc.stdout}{proc.stderr}"
+    return proc
+
+
+def verified(lab) -> None:
+    proc = lab.doit("-s", "verify")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("200 200 200") == len(names.ENVIRONMENTS)
+
+
+# --- item 8: the Kustomizations Flux readiness expects, by name ------------------------------------
+
+def test_a_deleted_kustomization_is_named_and_doit_sync_brings_it_back(built):
+    lab = built
+    kubectl(lab, "-n", names.FLUX_NAMESPACE, "delete", KS, "apps-dev")
+    for command in (("check_flux",), ("-s", "verify")):
+        line = one_line_failure(lab.doit(*command))
+        # every other Flux object is Ready: they must not stand in for the missing one
+        assert line.startswith("✗ Kustomization/flux-system/apps-dev does not exist"), line
+        assert advice(line) == "doit sync"
+    follow(lab, line)
+    verified(lab)
+    assert lab.doit("check_flux").returncode == 0
