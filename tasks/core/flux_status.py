@@ -39,6 +39,37 @@ def missing_error(gone: list[str]) -> LabError:
                     "run `doit sync` (it applies the bootstrap again and waits for Ready)")
 
 
+# `flux resume <this>` per kind (the lab's own Kustomizations have `doit flux_resume`)
+_RESUME = {"Kustomization": "kustomization", "HelmRelease": "helmrelease", "OCIRepository": "source oci",
+           "GitRepository": "source git"}
+
+
+def suspended(cfg, objs: list[dict]) -> list[dict]:
+    """The lab's own Flux objects in OBJS that are suspended (those `expected`, and the pinned sources
+    lab-gitops-<env>): Flux reconciles none of them, and `flux reconcile` refuses them."""
+    ours = {name for _, name in expected(cfg)} | {f"{names.SOURCE}-{env}" for env in names.ENVIRONMENTS}
+    return [o for o in objs if (o.get("spec") or {}).get("suspend")
+            and o["metadata"].get("namespace") == names.FLUX_NAMESPACE and o["metadata"].get("name") in ours]
+
+
+def suspended_error(cfg, objs: list[dict]) -> LabError:
+    """One line for suspended objects, naming the command that resumes them."""
+    layers = [o["metadata"]["name"] for o in objs
+              if o.get("kind") == "Kustomization" and o["metadata"]["name"] in names.FLUX_KUSTOMIZATIONS]
+    others = [o for o in objs if o["metadata"]["name"] not in layers]
+    if others:
+        o = others[0]
+        fix = (f"run `flux resume {_RESUME.get(o.get('kind'), o.get('kind', '').lower())} {o['metadata']['name']} "
+               f"-n {o['metadata'].get('namespace')} --context {cfg.KUBE_CONTEXT}`")
+    elif len(layers) == 1:
+        fix = f"run `doit flux_resume FLUX_KUSTOMIZATION={layers[0]}`"
+    else:
+        fix = "run `doit flux_resume`"
+    return LabError(f"{', '.join(kube.ref(o) for o in objs)} {'is' if len(objs) == 1 else 'are'} suspended",
+                    "Flux applies no change to a suspended object (`doit flux_suspend` or `doit cleanup_app` "
+                    "suspended it)", fix)
+
+
 def not_ready(objs: list[dict]) -> list[tuple[dict, str]]:
     bad = []
     for obj in objs:

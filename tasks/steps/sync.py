@@ -288,6 +288,11 @@ def ensure(lab) -> dict:
         lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), f"# ConfigMap {VARS} + bootstrap")
         reconcile(lab)
         return {"artifact": "dry-run", "image": ref}
+    # Flux reconciles nothing suspended (`flux reconcile` would refuse, "resource is suspended"): say so
+    # before anything changes (the listing this run's up-to-date check read).
+    paused = flux_status.suspended(lab.cfg, flux_status.objects(lab))
+    if paused:
+        raise flux_status.suspended_error(lab.cfg, paused)
     from tasks.steps import pinning
     # Environments WATCH_ENVS no longer pins, from the listing this run's up-to-date check read (no new read).
     unpinned = pinning.stale(lab.cfg, lab.memo.get("kube", {}).get("kustomizations.kustomize.toolkit.fluxcd.io"))

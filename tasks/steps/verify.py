@@ -85,6 +85,9 @@ def run(lab) -> dict:
     gone = flux_status.missing(lab.cfg, objs)
     if gone:
         raise flux_status.missing_error(gone)
+    paused = flux_status.suspended(lab.cfg, objs)
+    if paused:
+        raise flux_status.suspended_error(lab.cfg, paused)
     bad = flux_status.not_ready(objs)
     if bad:
         obj, why = bad[0]

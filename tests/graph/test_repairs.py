@@ -64,3 +64,28 @@ def test_a_deleted_kustomization_is_named_and_doit_sync_brings_it_back(built):
     follow(lab, line)
     verified(lab)
     assert lab.doit("check_flux").returncode == 0
+
+
+# --- item 12: a suspended Kustomization, said before sync reconciles ------------------------------
+
+def test_setup_after_flux_suspend_says_what_verify_says_and_flux_resume_repairs_it(built):
+    lab = built
+    assert lab.doit("flux_suspend").returncode == 0
+    verify_line = one_line_failure(lab.doit("-s", "verify"))
+    # a manifest edit: sync has to publish and reconcile
+    overlay = lab.root / "flux-cd" / "apps" / "dev" / "kustomization.yaml"
+    overlay.write_text(overlay.read_text() + "# an edit\n")
+    lab.world.clear_calls()
+    proc = lab.doit("setup")
+    line = one_line_failure(proc)
+    assert "▶ sync" in proc.stdout and "resource is suspended" not in proc.stdout + proc.stderr
+    what = line.split(" — ")[0]
+    assert what.endswith(" are suspended"), line
+    assert all(f"Kustomization/flux-system/{ks}" in what for ks in names.FLUX_KUSTOMIZATIONS), line
+    # said before anything changed: nothing published, applied or reconciled
+    assert lab.mutating() == [], lab.mutating()
+    assert advice(line) == advice(verify_line) == "doit flux_resume"
+    follow(lab, line)
+    proc = lab.doit("setup")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "▶ sync" in proc.stdout and proc.stdout.count("200 200 200") == len(names.ENVIRONMENTS)
