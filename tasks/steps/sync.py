@@ -72,11 +72,31 @@ def vars_configmap(cfg, image_ref: str) -> dict:
             "data": {names.VARS_IMAGE_KEY: image_ref}}
 
 
+def vars_maps(lab) -> dict[str, dict]:
+    """The ConfigMaps of flux-system by name (lab-vars, the pinned lab-vars-<env>): one read per run."""
+    return {cm["metadata"]["name"]: cm for cm in kube.in_namespace(lab, "configmaps", names.FLUX_NAMESPACE)}
+
+
+def vars_problem(lab, image_ref: str) -> LabError | None:
+    """What is wrong with ConfigMap lab-vars, the image every environment following each publish runs."""
+    have = vars_maps(lab).get(VARS)
+    where = f"ConfigMap {names.FLUX_NAMESPACE}/{VARS}"
+    if have is None:
+        return LabError(f"{where} does not exist",
+                        "without it every environment falls back to the manifests' default image, which the lab "
+                        "never builds", "run `doit sync` (it writes it again and reconciles)")
+    named = (have.get("data") or {}).get(names.VARS_IMAGE_KEY)
+    if named != image_ref:
+        return LabError(f"{where} names {named or 'no ' + names.VARS_IMAGE_KEY}, not this lab's image {image_ref}",
+                        "every environment following each publish runs what it names",
+                        "run `doit sync` (it writes it again and reconciles)")
+    return None
+
+
 def write_vars(lab, image_ref: str) -> None:
-    have = kube.get_json(lab, "configmap", VARS, "-n", names.FLUX_NAMESPACE, missing_ok=True)
-    want = vars_configmap(lab.cfg, image_ref)
-    if have and have.get("data") == want["data"]:
+    if vars_problem(lab, image_ref) is None:
         return
+    want = vars_configmap(lab.cfg, image_ref)
     lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=json.dumps(want), timeout=60)
 
 
@@ -266,7 +286,8 @@ def reconcile(lab, seeded: tuple[str, ...] = ()) -> None:
 
 
 def is_ready(lab) -> bool:
-    """Reality: our source and every Flux Kustomization exist in the cluster."""
+    """Reality: our source and every Flux Kustomization exist in the cluster, reading what WATCH_ENVS says;
+    lab-vars names this lab's image (and each pinned environment has its lab-vars-<env>)."""
     listed = kube.setup_read(lab, "kustomizations.kustomize.toolkit.fluxcd.io")
     found = {o["metadata"]["name"] for o in kube.objects(listed, namespace=names.FLUX_NAMESPACE)}
     if not set(names.FLUX_KUSTOMIZATIONS) <= found:
@@ -276,7 +297,9 @@ def is_ready(lab) -> bool:
     if not kube.objects(sources, namespace=names.FLUX_NAMESPACE, name=ARTIFACT):
         return False
     from tasks.steps import pinning  # each apps-<env> reads the source WATCH_ENVS says
-    return pinning.bootstrap_matches(lab.cfg, listed, sources)
+    if not pinning.bootstrap_matches(lab.cfg, listed, sources):
+        return False
+    return vars_problem(lab, image.pinned_ref(lab)) is None and pinning.promotions_present(lab)
 
 
 def ensure(lab) -> dict:

@@ -7,8 +7,7 @@ import time
 import requests
 
 from tasks.core import console, flux_status, kube, names, portforward
-from tasks.steps import pinning
-from tasks.steps import image
+from tasks.steps import image, pinning, sync
 from tasks.core.errors import LabError
 
 
@@ -88,6 +87,12 @@ def run(lab) -> dict:
     paused = flux_status.suspended(lab.cfg, objs)
     if paused:
         raise flux_status.suspended_error(lab.cfg, paused)
+    # What the environments substitute, before their readiness: without it they fail for its sake.
+    expected = image.pinned_ref(lab)
+    wrong = sync.vars_problem(lab, expected)
+    if wrong:
+        raise wrong
+    want = pinning.expected_images(lab, expected)  # WATCH_ENVS: a pinned environment runs its promotion
     bad = flux_status.not_ready(objs)
     if bad:
         obj, why = bad[0]
@@ -96,8 +101,6 @@ def run(lab) -> dict:
     if not workers:
         raise LabError(f"no node carries {names.WORKER_SELECTOR}", "kind-three-node.yaml labels the workers",
                        "run `doit recreate_cluster`")
-    expected = image.pinned_ref(lab)
-    want = pinning.expected_images(lab, expected)  # WATCH_ENVS: a pinned environment runs its promotion
     rows = [check_environment(lab, env, workers, want[env]) for env in names.ENVIRONMENTS]
     print()
     console.print_table(["ENV", "READY", "IMAGE TAG", "NODES", "/healthz /readyz /metrics"], rows)

@@ -89,3 +89,42 @@ def test_setup_after_flux_suspend_says_what_verify_says_and_flux_resume_repairs_
     proc = lab.doit("setup")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "▶ sync" in proc.stdout and proc.stdout.count("200 200 200") == len(names.ENVIRONMENTS)
+
+
+# --- item 10: lab-vars deleted by hand -------------------------------------------------------------
+
+def lab_vars(lab, name: str = "lab-vars") -> dict | None:
+    return next((o for o in lab.world.objects("gitops-lab", "ConfigMap", names.FLUX_NAMESPACE)
+                 if o["metadata"]["name"] == name), None)
+
+
+def test_setup_notices_lab_vars_deleted_by_hand_and_restores_it(built):
+    lab = built
+    image = lab_vars(lab)["data"]["APP_IMAGE"]
+    kubectl(lab, "-n", names.FLUX_NAMESPACE, "delete", "configmap", "lab-vars")
+    line = one_line_failure(lab.doit("-s", "verify"))
+    assert line.startswith("✗ ConfigMap flux-system/lab-vars does not exist — ") and "default image" in line, line
+    assert advice(line) == "doit sync"
+    lab.world.clear_calls()
+    proc = lab.doit("setup")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "▶ sync" in proc.stdout and proc.stdout.count("200 200 200") == len(names.ENVIRONMENTS)
+    assert lab_vars(lab)["data"]["APP_IMAGE"] == image
+    assert not has(lab.mutating(), "flux push artifact", "docker push", "docker build")  # nothing else redone
+    lab.world.clear_calls()
+    assert lab.doit("setup").returncode == 0 and lab.mutating() == []  # and then up to date again
+
+
+def test_a_pinned_environments_lab_vars_deleted_by_hand_is_restored_by_sync(built):
+    lab = built
+    proc = lab.doit("setup", WATCH_ENVS="dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    kubectl(lab, "-n", names.FLUX_NAMESPACE, "delete", "configmap", "lab-vars-staging")
+    line = one_line_failure(lab.doit("-s", "verify", WATCH_ENVS="dev"))
+    assert line.startswith("✗ no ConfigMap lab-vars-staging for staging — "), line
+    assert advice(line) == "doit sync"
+    proc = lab.doit("sync", WATCH_ENVS="dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "▶ sync" in proc.stdout and lab_vars(lab, "lab-vars-staging")["data"]["APP_IMAGE"]
+    proc = lab.doit("-s", "verify", WATCH_ENVS="dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
