@@ -70,6 +70,20 @@ def suspended_error(cfg, objs: list[dict]) -> LabError:
                     "suspended it)", fix)
 
 
+def not_ready_error(cfg, obj: dict, why: str) -> LabError:
+    """One line for an object that is not Ready, naming what repairs it: the lab's own objects are `doit
+    sync`'s (its up-to-date check asks for their Ready, so it reconciles them again); any other is retried
+    by flux itself."""
+    meta = obj.get("metadata") or {}
+    ours = {name for _, name in expected(cfg)} | {f"{names.SOURCE}-{env}" for env in names.ENVIRONMENTS}
+    if meta.get("namespace") == names.FLUX_NAMESPACE and meta.get("name") in ours:
+        fix = "run `doit sync` (it reconciles and waits; `doit flux_logs` says why if it fails again)"
+    else:
+        fix = (f"`doit flux_logs` says why; `flux reconcile {_RESUME.get(obj.get('kind'), str(obj.get('kind')).lower())} "
+               f"{meta.get('name')} -n {meta.get('namespace')} --context {cfg.KUBE_CONTEXT}` retries it")
+    return LabError(f"{kube.ref(obj)} is not Ready", why, fix)
+
+
 def not_ready(objs: list[dict]) -> list[tuple[dict, str]]:
     bad = []
     for obj in objs:

@@ -286,8 +286,10 @@ def reconcile(lab, seeded: tuple[str, ...] = ()) -> None:
 
 
 def is_ready(lab) -> bool:
-    """Reality: our source and every Flux Kustomization exist in the cluster, reading what WATCH_ENVS says;
-    lab-vars names this lab's image (and each pinned environment has its lab-vars-<env>)."""
+    """Reality: what the last sync left is still so — what `verify` checks that a sync can repair. The
+    source and every Kustomization exist, read what WATCH_ENVS says, are Ready (not suspended) and applied
+    the revision their source serves; the source serves what the registry holds; lab-vars names this lab's
+    image (and each pinned environment has its lab-vars-<env>)."""
     listed = kube.setup_read(lab, "kustomizations.kustomize.toolkit.fluxcd.io")
     found = {o["metadata"]["name"] for o in kube.objects(listed, namespace=names.FLUX_NAMESPACE)}
     if not set(names.FLUX_KUSTOMIZATIONS) <= found:
@@ -299,7 +301,36 @@ def is_ready(lab) -> bool:
     from tasks.steps import pinning  # each apps-<env> reads the source WATCH_ENVS says
     if not pinning.bootstrap_matches(lab.cfg, listed, sources):
         return False
-    return vars_problem(lab, image.pinned_ref(lab)) is None and pinning.promotions_present(lab)
+    return applied(lab, listed, sources) and vars_problem(lab, image.pinned_ref(lab)) is None \
+        and pinning.promotions_present(lab)
+
+
+def applied(lab, kustomizations: list[dict], sources: list[dict]) -> bool:
+    """Each of the lab's Kustomizations and sources Ready and not suspended; each Kustomization applied the
+    revision its source serves; each OCI source serves the digest its tag has in the local registry."""
+    by_name = {o["metadata"]["name"]: o for o in kube.objects(sources, namespace=names.FLUX_NAMESPACE)}
+    digests: dict[str, str | None] = {}  # tag -> its digest in the registry, asked once
+    for ks in kube.objects(kustomizations, namespace=names.FLUX_NAMESPACE):
+        if ks["metadata"]["name"] not in names.FLUX_KUSTOMIZATIONS:
+            continue
+        source = by_name.get(((ks.get("spec") or {}).get("sourceRef") or {}).get("name"))
+        if source is None or not _settled(ks) or not _settled(source):
+            return False
+        serves = ((source.get("status") or {}).get("artifact") or {}).get("revision")
+        if not serves or (ks.get("status") or {}).get("lastAppliedRevision") != serves:
+            return False
+        tag = ((source.get("spec") or {}).get("ref") or {}).get("tag")
+        if lab.cfg.GITOPS_SOURCE == "oci" and not lab.cfg.remote_registry and tag:
+            if tag not in digests:
+                digests[tag] = registry.has_manifest(lab.cfg, ARTIFACT, tag)
+            digest = digests[tag]
+            if digest is None or not serves.endswith(f"@{digest}"):
+                return False
+    return True
+
+
+def _settled(obj: dict) -> bool:
+    return not (obj.get("spec") or {}).get("suspend") and kube.is_true(obj)
 
 
 def ensure(lab) -> dict:

@@ -6,7 +6,9 @@ breakage; `doit setup` is the same check after sync's reality check had its say.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+from pathlib import Path
 
 from tasks.core import names
 from tests.graph.conftest import has
@@ -128,3 +130,118 @@ def test_a_pinned_environments_lab_vars_deleted_by_hand_is_restored_by_sync(buil
     assert "▶ sync" in proc.stdout and lab_vars(lab, "lab-vars-staging")["data"]["APP_IMAGE"]
     proc = lab.doit("-s", "verify", WATCH_ENVS="dev")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- item 11: each thing verify finds, repaired by the command its line names ----------------------
+
+def _delete_lab_vars_and_let_flux_fall_back(lab):
+    kubectl(lab, "-n", names.FLUX_NAMESPACE, "delete", "configmap", "lab-vars")
+    # Flux's next interval: dev falls back to the manifests' default image, which was never built
+    lab.world.run("flux", "--context", CTX, "reconcile", "kustomization", "apps-dev", env=lab.env())
+
+
+def _name_another_image(lab):
+    kubectl(lab, "-n", names.FLUX_NAMESPACE, "patch", "configmap", "lab-vars", "--type", "merge",
+            "-p", '{"data": {"APP_IMAGE": "localhost:5001/lab-app:other"}}')
+
+
+def _delete_the_source(lab):
+    kubectl(lab, "-n", names.FLUX_NAMESPACE, "delete", "ocirepositories.source.toolkit.fluxcd.io", "lab-gitops")
+
+
+def _delete_a_deployment(lab):
+    kubectl(lab, "-n", "staging", "delete", "deployment", "app")
+
+
+def _change_an_image(lab):
+    kubectl(lab, "-n", "production", "patch", "deployment", "app", "--type", "json", "-p",
+            '[{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "busybox:1.36"}]')
+
+
+def _unlabel_the_workers(lab):
+    kubectl(lab, "label", "node", "gitops-lab-worker", "gitops-lab-worker2", "gitops-lab/tier-")
+
+
+BREAKAGES = {
+    "lab-vars deleted, Flux fell back": (_delete_lab_vars_and_let_flux_fall_back,
+                                         "ConfigMap flux-system/lab-vars does not exist"),
+    "lab-vars names another image": (_name_another_image, "ConfigMap flux-system/lab-vars names localhost:5001/"
+                                                          "lab-app:other, not this lab's image"),
+    "source deleted": (_delete_the_source, "OCIRepository/flux-system/lab-gitops does not exist"),
+    "Deployment deleted": (_delete_a_deployment, "no Deployment app in staging"),
+    "image changed by hand": (_change_an_image, "production runs busybox:1.36, expected "),
+    "workers unlabelled": (_unlabel_the_workers, "no node carries gitops-lab/tier=worker"),
+}
+
+
+def test_every_breakage_verify_names_is_repaired_by_its_advice(built):
+    """Issue 24 item 11: break what verify checks, one thing at a time; its line's advice, followed
+    literally (the one command it names), makes verify pass again."""
+    lab = built
+    for what, (breaks, said) in BREAKAGES.items():
+        breaks(lab)
+        line = one_line_failure(lab.doit("-s", "verify"))
+        assert line.startswith(f"✗ {said}"), (what, line)
+        command = re.search(r"`((?:doit|kubectl) [^`]+)`", line.rsplit(" — ", 1)[1])
+        assert command, (what, line)
+        words = command.group(1).split()
+        proc = lab.doit(*words[1:]) if words[0] == "doit" else lab.world.run(*words, env=lab.env())
+        assert proc.returncode == 0, (what, command.group(1), proc.stdout + proc.stderr)
+        proc = lab.doit("-s", "verify")
+        assert proc.returncode == 0, (what, command.group(1), proc.stdout + proc.stderr)
+
+
+def test_what_the_registry_lost_is_named_and_doit_sync_pushes_it_again(built):
+    """The registry's data purged (`doit stop_docker_registry PURGE=1`, then the registry started again):
+    verify names the image it lost, and `doit sync` pushes the image and the GitOps artifact again."""
+    lab = built
+    proc = lab.doit("stop_docker_registry", PURGE="1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert lab.doit("registry").returncode == 0
+    line = one_line_failure(lab.doit("-s", "verify"))
+    assert line.startswith(f"✗ the registry holds no localhost:{lab.port}/lab-app:"), line
+    assert advice(line) == "doit sync"
+    lab.world.clear_calls()
+    follow(lab, line)
+    assert has(lab.mutating(), "docker push") and has(lab.mutating(), "flux push artifact")
+    verified(lab)
+
+
+def test_the_artifact_gone_from_the_registry_is_named_and_doit_sync_publishes_it_again(built):
+    """Only the GitOps artifact gone from the registry (deleted there): at Flux's next interval the source
+    fails; verify names it, and `doit sync` publishes flux-cd/ again."""
+    lab = built
+    shutil.rmtree(Path(lab.world.state_dir, "volumes", "kind-registry-data", "_data", "repositories", "lab-gitops"))
+    lab.world.run("flux", "--context", CTX, "reconcile", "source", "oci", "lab-gitops", env=lab.env())  # the interval
+    line = one_line_failure(lab.doit("-s", "verify"))
+    assert line.startswith("✗ OCIRepository/flux-system/lab-gitops is not Ready — "), line
+    assert advice(line) == "doit sync"
+    lab.world.clear_calls()
+    follow(lab, line)
+    assert has(lab.mutating(), "flux push artifact") and not has(lab.mutating(), "docker push")
+    verified(lab)
+
+
+def test_setup_publishes_again_when_latest_names_another_artifact(built, tmp_path):
+    """Another publish moved the registry's `latest` (another checkout, a push by hand): the cluster still
+    runs what it fetched before, and `doit setup` puts this lab's flux-cd/ back as `latest`."""
+    lab = built
+    ours = lab.world.registry_tags("lab-gitops", port=lab.port)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "kustomization.yaml").write_text("resources: []\n")
+    url = f"oci://localhost:{lab.port}/lab-gitops:other"
+    for args in (("push", "artifact", url, f"--path={other}", "--source=file:///other", "--revision=other@sha1:1"),
+                 ("tag", "artifact", url, "--tag", "latest")):
+        res = lab.world.run("flux", *args, env=lab.env())
+        assert res.returncode == 0, res.stderr
+    lab.world.clear_calls()
+    proc = lab.doit("setup")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "▶ sync" in proc.stdout and has(lab.mutating(), "flux tag artifact")
+    assert set(ours) <= set(lab.world.registry_tags("lab-gitops", port=lab.port))
+    applied = {o["metadata"]["name"]: o["status"]["lastAppliedRevision"]
+               for o in lab.world.objects("gitops-lab", "Kustomization", names.FLUX_NAMESPACE)}
+    digest = lab.world.run("flux", "--context", CTX, "reconcile", "source", "oci", "lab-gitops", env=lab.env())
+    assert digest.returncode == 0, digest.stderr
+    assert len(set(applied.values())) == 1 and next(iter(applied.values())) in digest.stderr
