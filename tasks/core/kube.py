@@ -120,6 +120,16 @@ def namespaced(lab, resource: str, namespace: str, labels: dict[str, str] | None
     return memo[key]
 
 
+def in_namespace(lab, resource: str, namespace: str) -> list[dict]:
+    """RESOURCE's objects in NAMESPACE, asked once per run until a change: for a kind the setup run's one
+    read leaves out because the cluster holds too many (ConfigMaps: Grafana's dashboards are megabytes)."""
+    memo = lab.memo.setdefault("kube", {})
+    key = f"{resource} -n {namespace}"
+    if key not in memo:
+        memo[key] = items(get_json(lab, resource, "-n", namespace))
+    return memo[key]
+
+
 def forget(lab, *resources: str) -> None:
     """Read these again next time (after a wait: they changed without a mutation of ours)."""
     memo = lab.memo.get("kube", {})

@@ -86,7 +86,7 @@ def run(lab) -> dict:
              timeout=400)
     if lab.dry_run:
         return {"promoted": target}
-    flux_status.wait_ready(lab, timeout=600, expect=len(names.FLUX_KUSTOMIZATIONS))
+    flux_status.wait_ready(lab, timeout=600)
     kube.forget(lab, KS_KIND, "deployments.apps", "pods")
     kss = {o["metadata"]["name"]: o for o in kube.objects(kube.setup_read(lab, KS_KIND), namespace=names.FLUX_NAMESPACE)}
     for env in CHAIN:

@@ -54,6 +54,9 @@ def check_flux(lab) -> None:
     objs = flux_status.objects(lab)
     if not objs:
         raise LabError("no Flux objects in the cluster", "the GitOps sync has not run", "run `doit setup`")
+    gone = flux_status.missing(lab.cfg, objs)
+    if gone:
+        raise flux_status.missing_error(gone)
     bad = flux_status.not_ready(objs)
     if bad:
         obj, why = bad[0]

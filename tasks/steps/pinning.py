@@ -131,13 +131,20 @@ def promoted_images(lab) -> dict[str, str]:
     """{env: APP_IMAGE} of the pinned environments' ConfigMaps (one `kubectl get`)."""
     if not pinned(lab.cfg):
         return {}
-    doc = kube.get_json(lab, "configmaps", "-n", names.FLUX_NAMESPACE, "-l", ENV_LABEL)
     found = {}
-    for cm in kube.items(doc):
+    for cm in sync.vars_maps(lab).values():
         env = (cm["metadata"].get("labels") or {}).get(ENV_LABEL)
         if env in CHAIN and cm["metadata"]["name"] == vars_name(env):
             found[env] = (cm.get("data") or {}).get("APP_IMAGE", "")
     return found
+
+
+def promotions_present(lab) -> bool:
+    """Reality: each pinned environment has its promotion, lab-vars-<env> and the artifact tag <env>
+    (what `seed` writes when one is missing)."""
+    have = promoted_images(lab)
+    return all(have.get(env) and (lab.cfg.remote_registry or registry.has_manifest(lab.cfg, sync.ARTIFACT, env))
+               for env in pinned(lab.cfg))
 
 
 def seed(lab, image_ref: str) -> list[str]:

@@ -147,7 +147,11 @@ def ensure(lab) -> dict:
 
 
 def remove(lab, purge: bool = False) -> None:
-    mirrors.remove(lab, purge)
+    if lab.cfg.existing:
+        # CLUSTER_PROVIDER=existing starts no mirrors: any on this machine serve a kind lab of the user's.
+        console.info("CLUSTER_PROVIDER=existing: local mirror caches, if any, belong to another lab and stay")
+    else:
+        mirrors.remove(lab, purge)
     if lab.cfg.remote_registry:
         console.info(f"registry {lab.cfg.REGISTRY} is remote: the lab did not create it and leaves it alone")
         return

@@ -72,11 +72,31 @@ def vars_configmap(cfg, image_ref: str) -> dict:
             "data": {names.VARS_IMAGE_KEY: image_ref}}
 
 
+def vars_maps(lab) -> dict[str, dict]:
+    """The ConfigMaps of flux-system by name (lab-vars, the pinned lab-vars-<env>): one read per run."""
+    return {cm["metadata"]["name"]: cm for cm in kube.in_namespace(lab, "configmaps", names.FLUX_NAMESPACE)}
+
+
+def vars_problem(lab, image_ref: str) -> LabError | None:
+    """What is wrong with ConfigMap lab-vars, the image every environment following each publish runs."""
+    have = vars_maps(lab).get(VARS)
+    where = f"ConfigMap {names.FLUX_NAMESPACE}/{VARS}"
+    if have is None:
+        return LabError(f"{where} does not exist",
+                        "without it every environment falls back to the manifests' default image, which the lab "
+                        "never builds", "run `doit sync` (it writes it again and reconciles)")
+    named = (have.get("data") or {}).get(names.VARS_IMAGE_KEY)
+    if named != image_ref:
+        return LabError(f"{where} names {named or 'no ' + names.VARS_IMAGE_KEY}, not this lab's image {image_ref}",
+                        "every environment following each publish runs what it names",
+                        "run `doit sync` (it writes it again and reconciles)")
+    return None
+
+
 def write_vars(lab, image_ref: str) -> None:
-    have = kube.get_json(lab, "configmap", VARS, "-n", names.FLUX_NAMESPACE, missing_ok=True)
-    want = vars_configmap(lab.cfg, image_ref)
-    if have and have.get("data") == want["data"]:
+    if vars_problem(lab, image_ref) is None:
         return
+    want = vars_configmap(lab.cfg, image_ref)
     lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=json.dumps(want), timeout=60)
 
 
@@ -266,7 +286,10 @@ def reconcile(lab, seeded: tuple[str, ...] = ()) -> None:
 
 
 def is_ready(lab) -> bool:
-    """Reality: our source and every Flux Kustomization exist in the cluster."""
+    """Reality: what the last sync left is still so — what `verify` checks that a sync can repair. The
+    source and every Kustomization exist, read what WATCH_ENVS says, are Ready (not suspended) and applied
+    the revision their source serves; the source serves what the registry holds; lab-vars names this lab's
+    image (and each pinned environment has its lab-vars-<env>)."""
     listed = kube.setup_read(lab, "kustomizations.kustomize.toolkit.fluxcd.io")
     found = {o["metadata"]["name"] for o in kube.objects(listed, namespace=names.FLUX_NAMESPACE)}
     if not set(names.FLUX_KUSTOMIZATIONS) <= found:
@@ -276,7 +299,38 @@ def is_ready(lab) -> bool:
     if not kube.objects(sources, namespace=names.FLUX_NAMESPACE, name=ARTIFACT):
         return False
     from tasks.steps import pinning  # each apps-<env> reads the source WATCH_ENVS says
-    return pinning.bootstrap_matches(lab.cfg, listed, sources)
+    if not pinning.bootstrap_matches(lab.cfg, listed, sources):
+        return False
+    return applied(lab, listed, sources) and vars_problem(lab, image.pinned_ref(lab)) is None \
+        and pinning.promotions_present(lab)
+
+
+def applied(lab, kustomizations: list[dict], sources: list[dict]) -> bool:
+    """Each of the lab's Kustomizations and sources Ready and not suspended; each Kustomization applied the
+    revision its source serves; each OCI source serves the digest its tag has in the local registry."""
+    by_name = {o["metadata"]["name"]: o for o in kube.objects(sources, namespace=names.FLUX_NAMESPACE)}
+    digests: dict[str, str | None] = {}  # tag -> its digest in the registry, asked once
+    for ks in kube.objects(kustomizations, namespace=names.FLUX_NAMESPACE):
+        if ks["metadata"]["name"] not in names.FLUX_KUSTOMIZATIONS:
+            continue
+        source = by_name.get(((ks.get("spec") or {}).get("sourceRef") or {}).get("name"))
+        if source is None or not _settled(ks) or not _settled(source):
+            return False
+        serves = ((source.get("status") or {}).get("artifact") or {}).get("revision")
+        if not serves or (ks.get("status") or {}).get("lastAppliedRevision") != serves:
+            return False
+        tag = ((source.get("spec") or {}).get("ref") or {}).get("tag")
+        if lab.cfg.GITOPS_SOURCE == "oci" and not lab.cfg.remote_registry and tag:
+            if tag not in digests:
+                digests[tag] = registry.has_manifest(lab.cfg, ARTIFACT, tag)
+            digest = digests[tag]
+            if digest is None or not serves.endswith(f"@{digest}"):
+                return False
+    return True
+
+
+def _settled(obj: dict) -> bool:
+    return not (obj.get("spec") or {}).get("suspend") and kube.is_true(obj)
 
 
 def ensure(lab) -> dict:
@@ -288,6 +342,11 @@ def ensure(lab) -> dict:
         lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), f"# ConfigMap {VARS} + bootstrap")
         reconcile(lab)
         return {"artifact": "dry-run", "image": ref}
+    # Flux reconciles nothing suspended (`flux reconcile` would refuse, "resource is suspended"): say so
+    # before anything changes (the listing this run's up-to-date check read).
+    paused = flux_status.suspended(lab.cfg, flux_status.objects(lab))
+    if paused:
+        raise flux_status.suspended_error(lab.cfg, paused)
     from tasks.steps import pinning
     # Environments WATCH_ENVS no longer pins, from the listing this run's up-to-date check read (no new read).
     unpinned = pinning.stale(lab.cfg, lab.memo.get("kube", {}).get("kustomizations.kustomize.toolkit.fluxcd.io"))
@@ -298,5 +357,5 @@ def ensure(lab) -> dict:
     pinning.forget_pins(lab, unpinned)
     reconcile(lab, seeded)
     if not lab.dry_run:
-        flux_status.wait_ready(lab, timeout=900, expect=len(names.FLUX_KUSTOMIZATIONS))
+        flux_status.wait_ready(lab, timeout=900)
     return {"artifact": digest, "image": ref}

@@ -7,10 +7,18 @@ import time
 import requests
 
 from tasks.core import console, flux_status, kube, names, portforward
-from tasks.steps import pinning
-from tasks.steps import image
+from tasks.steps import image, pinning, sync
 from tasks.core.errors import LabError
 
+
+
+def unlabelled_workers(lab) -> LabError:
+    nodes = sorted(n["metadata"]["name"] for n in kube.setup_read(lab, "nodes") or []
+                   if names.CONTROL_PLANE_LABEL not in (n["metadata"].get("labels") or {}))
+    fix = (f"label them: `kubectl --context {lab.cfg.KUBE_CONTEXT} label node {' '.join(nodes)} "
+           f"{names.WORKER_SELECTOR}`" if nodes else "run `doit recreate_cluster`, then `doit setup`")
+    return LabError(f"no node carries {names.WORKER_SELECTOR}",
+                    "the app runs on the workers only, and kind-three-node.yaml labels them so", fix)
 
 
 def worker_nodes(lab) -> set[str]:
@@ -50,12 +58,14 @@ def app_deployment(lab, env: str) -> dict | None:
 def check_environment(lab, env: str, workers: set[str], expected: str) -> list[str]:
     dep = app_deployment(lab, env)
     if not dep:
-        raise LabError(f"no Deployment {names.APP} in {env}", "Flux has not applied the app there",
-                       "run `doit flux_status`, then `doit sync`")
+        raise LabError(f"no Deployment {names.APP} in {env}",
+                       f"{names.APP_LAYERS[env]} is Ready: it was deleted since (Flux restores it at its next interval)",
+                       f"run `doit deploy_{env}` (Flux applies {env} again now)")
     running = dep["spec"]["template"]["spec"]["containers"][0]["image"]
     if running != expected:
-        raise LabError(f"{env} runs {running}, expected {expected}", "the last sync did not reach it",
-                       "run `doit sync` (or `doit deploy_via_flux`)")
+        raise LabError(f"{env} runs {running}, expected {expected}",
+                       "the Deployment differs from what Flux applies (changed since; Flux restores it at its next "
+                       "interval)", f"run `doit deploy_{env}` (Flux applies {env} again now)")
     if not kube.rollout_complete(dep):  # the run's read says it is not done: wait for it, then read again
         lab.probe("kubectl", *kube.kubectl_args(lab.cfg, "-n", env, "rollout", "status", f"deployment/{names.APP}",
                                               "--timeout=300s"), timeout=320)
@@ -81,16 +91,30 @@ def run(lab) -> dict:
         return {"verified": "dry-run"}
     # What follows reads these; one `kubectl get` for those this run has not read yet.
     kube.snapshot(lab, [*flux_status.KINDS, "nodes", *(() if lab.cfg.existing else kube.LAB_CLUSTER_ONLY)])
-    bad = flux_status.not_ready(flux_status.objects(lab))
+    objs = flux_status.objects(lab)
+    gone = flux_status.missing(lab.cfg, objs)
+    if gone:
+        raise flux_status.missing_error(gone)
+    paused = flux_status.suspended(lab.cfg, objs)
+    if paused:
+        raise flux_status.suspended_error(lab.cfg, paused)
+    # What the environments substitute, before their readiness: without it they fail for its sake.
+    try:
+        expected = image.pinned_ref(lab)
+    except LabError:
+        raise LabError(f"the registry holds no {image.image_ref(lab.cfg)}",
+                       "the lab runs the app image by the digest its push returned (the registry's data deleted?)",
+                       "run `doit sync` (it pushes the image again first)") from None
+    wrong = sync.vars_problem(lab, expected)
+    if wrong:
+        raise wrong
+    want = pinning.expected_images(lab, expected)  # WATCH_ENVS: a pinned environment runs its promotion
+    bad = flux_status.not_ready(objs)
     if bad:
-        obj, why = bad[0]
-        raise LabError(f"{kube.ref(obj)} is not Ready", why, "see `doit flux_status` and `doit flux_logs`")
+        raise flux_status.not_ready_error(lab.cfg, *bad[0])
     workers = worker_nodes(lab)
     if not workers:
-        raise LabError(f"no node carries {names.WORKER_SELECTOR}", "kind-three-node.yaml labels the workers",
-                       "run `doit recreate_cluster`")
-    expected = image.pinned_ref(lab)
-    want = pinning.expected_images(lab, expected)  # WATCH_ENVS: a pinned environment runs its promotion
+        raise unlabelled_workers(lab)
     rows = [check_environment(lab, env, workers, want[env]) for env in names.ENVIRONMENTS]
     print()
     console.print_table(["ENV", "READY", "IMAGE TAG", "NODES", "/healthz /readyz /metrics"], rows)

@@ -6,8 +6,9 @@ import pathlib
 
 from tasks.core import names
 from tasks.validation.design import design_problems
-from tasks.validation.policies import env_problems, kind_problems, overlay_env_problems
-from tasks.validation.render import APPS_BASE, FLUX_DIR, RenderError, local_tools, render_all
+from tasks.validation.policies import env_problems, fallback_image_problems, kind_problems, overlay_env_problems
+from tasks.validation.render import (APPS_BASE, FLUX_DIR, RenderError, deployed_vars, local_tools, render,
+                                     render_all)
 from tasks.validation.schemas import schema_problems
 from tasks.validation.stack import MONITORING, observability_problems, sizing_problems, version_problems
 from tasks.validation.wiring import flux_problems, monitoring_problems, promotion_problems
@@ -15,9 +16,11 @@ from tasks.validation.wiring import flux_problems, monitoring_problems, promotio
 
 def validate(root: pathlib.Path, variables: dict | None = None, tools=None) -> list[str]:
     """Every problem found in flux-cd/, kind-three-node.yaml and docs/DESIGN.md
-    under `root` (the repository root); [] when all is well. `tools`: the run's Tools, which
-    runs kustomize (default: kubectl from KUBECTL or PATH, nothing echoed)."""
+    under `root` (the repository root); [] when all is well. `variables`: ConfigMap lab-vars' data, the
+    overlays' post-build substitution (default: what `sync` writes, render.deployed_vars). `tools`: the
+    run's Tools, which runs kustomize (default: kubectl from KUBECTL or PATH, nothing echoed)."""
     root = pathlib.Path(root)
+    variables = deployed_vars() if variables is None else variables
     problems = kind_problems(root)
     try:
         tools = tools or local_tools()  # one for every kustomize of this validation
@@ -32,6 +35,10 @@ def validate(root: pathlib.Path, variables: dict | None = None, tools=None) -> l
     for env, path in names.APP_PATHS.items():
         problems += env_problems(env, rendered[path])
     problems += overlay_env_problems(root, rendered[APPS_BASE])
+    try:  # the fallback Flux would apply without lab-vars (substituteStrategy: Always)
+        problems += fallback_image_problems(render(root, root / FLUX_DIR / APPS_BASE, {}, tools))
+    except RenderError as exc:
+        problems.append(f"[render] {exc}")
     problems += flux_problems(root, bootstrap, rendered, MONITORING)
     problems += monitoring_problems(root, bootstrap, rendered, variables, MONITORING, tools)
     problems += promotion_problems(bootstrap)

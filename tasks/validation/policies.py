@@ -111,17 +111,39 @@ def _app_pods(objs: list[dict]) -> list[tuple[dict, dict]]:
     return out
 
 
-def _image_problem(image: str) -> str | None:
-    if not image or "${" in image:
-        return f"image {image!r} is unresolved"
-    if "@sha256:" in image:
-        return None
-    last = image.rsplit("/", 1)[-1]
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def _tag_problem(image: str) -> str | None:
+    last = image.rsplit("/", 1)[-1].split("@", 1)[0]
     if ":" not in last:
         return f"image {image!r} has no tag (means :latest)"
     if last.rsplit(":", 1)[1] == "latest":
         return f"image {image!r} uses the tag latest"
     return None
+
+
+def _image_problem(image: str) -> str | None:
+    """Images run by digest (checkov's CKV_K8S_43): a tag can be moved, a digest names one image. Checked
+    on the overlays as Flux applies them, lab-vars substituted (the lab's image is `name:tag@sha256:…`)."""
+    if not image or "${" in image:
+        return f"image {image!r} is unresolved"
+    if _DIGEST.search(image):
+        return None
+    return f"{_tag_problem(image) or f'image {image!r} has a tag'}, not a digest (name:tag@sha256:…)"
+
+
+def fallback_image_problems(base_objs: list[dict]) -> list[str]:
+    """The manifests' default image (`${APP_IMAGE:=…}`, BASE_OBJS rendered without lab-vars) is never
+    deployed while lab-vars exists; if it ever is, it must fail loudly: an explicit tag, never latest."""
+    where = f"{FLUX_DIR}/{names.APPS_PATH}/base"
+    p = []
+    for obj, pod in _app_pods(base_objs):
+        for c in (pod.get("initContainers") or []) + (pod.get("containers") or []):
+            problem = _tag_problem(c.get("image", ""))
+            if problem:
+                p.append(f"{where}: {_ident(obj)}: container {c.get('name')}: [image] without lab-vars: {problem}")
+    return p
 
 
 def _probe_port(probe: dict) -> Any:

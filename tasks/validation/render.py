@@ -101,6 +101,25 @@ def envsubst(text: str, variables: dict[str, str], strict: bool = True) -> str:
     return _SUBST.sub(replace, text)
 
 
+# --------------------------------------------------------------------------- what the lab substitutes
+
+# The digest a push returns is not known offline; the lab never deploys an image without one (sync writes
+# lab-vars from the push's digest and refuses otherwise), so its form is what a check can see. This
+# stand-in has that form and is plainly no real image's digest.
+STAND_IN_DIGEST = "sha256:" + "0" * 64
+
+
+def deployed_vars(cfg=None) -> dict[str, str]:
+    """The data of ConfigMap lab-vars as `sync` writes it (tasks/steps/sync.vars_configmap): the app's image
+    `<registry>/lab-app:<content tag>@sha256:<digest>`, with STAND_IN_DIGEST for the push's digest. The
+    overlays are checked with this substituted, as Flux's post-build substitutes it when it applies them."""
+    from tasks.core import config  # noqa: PLC0415 - the steps' code, only when validating
+    from tasks.steps import image, sync  # noqa: PLC0415
+
+    cfg = cfg or config.load({}, {})
+    return dict(sync.vars_configmap(cfg, f"{image.image_ref(cfg)}@{STAND_IN_DIGEST}")["data"])
+
+
 # --------------------------------------------------------------------------- rendered objects
 
 _KUSTOMIZE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

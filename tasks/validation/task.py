@@ -7,7 +7,9 @@ from tasks.core.errors import LabError
 
 def run(lab) -> None:
     from tasks import validation  # needs kubernetes-validate; loaded only when asked
-    problems = validation.validate(state.ROOT, tools=lab)
+    from tasks.validation.render import deployed_vars
+    # the overlays as Flux applies them: lab-vars substituted, the image by digest (this lab's settings)
+    problems = validation.validate(state.ROOT, deployed_vars(lab.cfg), tools=lab)
     for line in problems:
         console.error(line)
     if problems:

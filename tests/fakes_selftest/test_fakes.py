@@ -475,6 +475,85 @@ def test_flux_tag_artifact_by_tag_or_digest(world, tmp_path):
     assert world.mutating_calls("flux")[-1]["argv"][:2] == ["tag", "artifact"]
 
 
+APPLIED = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: vars, namespace: default}
+data: {IMAGE: "a:1"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %s, namespace: default}
+spec:
+  %s
+  selector: {matchLabels: {app: %s}}
+  template:
+    metadata: {labels: {app: %s}}
+    spec: {containers: [{name: c, image: "busybox:1.36"}]}
+"""
+
+
+def test_client_side_apply_undoes_hand_changes_to_what_the_manifest_sets(world, tmp_path):
+    """kubectl's three-way merge (strategicpatch.CreateThreeWayMergePatch): the patch is the difference
+    from the live object to the manifest, plus the deletions from the last applied one. A field the
+    manifest sets comes back after `kubectl patch`/`scale`; one it leaves to the server stays."""
+    make_cluster(world, tmp_path)
+    docs = (APPLIED % ("fixed", "replicas: 2", "fixed", "fixed")) + "---\n" + \
+        (APPLIED % ("free", "", "free", "free")).split("---\n", 1)[1]
+    assert run(world, "kubectl", "apply", "-f", "-", input=docs).returncode == 0
+    assert run(world, "kubectl", "patch", "configmap", "vars", "--type", "merge",
+               "-p", '{"data": {"IMAGE": "b:2"}}').returncode == 0
+    for name in ("fixed", "free"):
+        assert run(world, "kubectl", "scale", "deployment", name, "--replicas=3").returncode == 0
+    r = run(world, "kubectl", "apply", "-f", "-", input=docs)
+    assert r.returncode == 0, r.stderr
+    assert "configmap/vars configured" in r.stdout and "deployment.apps/fixed configured" in r.stdout
+    assert "deployment.apps/free unchanged" in r.stdout
+
+    def get(*args):
+        return run(world, "kubectl", "get", *args, "-o", "json")
+
+    assert json.loads(get("configmap", "vars").stdout)["data"] == {"IMAGE": "a:1"}
+    assert json.loads(get("deployment", "fixed").stdout)["spec"]["replicas"] == 2
+    assert json.loads(get("deployment", "free").stdout)["spec"]["replicas"] == 3
+
+
+def test_reconcile_of_a_suspended_object_fails_before_touching_anything(world, tmp_path):
+    """flux 2.9.4 (cmd/flux/reconcile.go, reconcile_with_source.go): the object is read, and a suspended
+    one ends the command with `✗ resource is suspended`, exit 1, before its source is reconciled or
+    anything is annotated."""
+    port = free_port()
+    start_registry(world, port)
+    make_cluster(world, tmp_path)
+    assert run(world, "flux", "install").returncode == 0
+    tree = gitops_tree(tmp_path)
+    assert run(world, "flux", "push", "artifact", "oci://localhost:%d/lab-gitops:latest" % port, "--path=%s" % tree,
+               "--source=file:///repo", "--revision=main@sha1:abc").returncode == 0
+    assert run(world, "kubectl", "apply", "-f", "-", input=FLUX_OBJS).returncode == 0
+    assert run(world, "docker", "network", "connect", "kind", "kind-registry").returncode == 0
+    assert run(world, "flux", "reconcile", "kustomization", "apps-dev", "--with-source").returncode == 0
+    r = run(world, "flux", "suspend", "kustomization", "apps-dev")
+    assert r.returncode == 0 and "✔ kustomization suspended" in r.stderr
+
+    def requested(kind, name):
+        o = json.loads(run(world, "kubectl", "get", kind, name, "-n", "flux-system", "-o", "json").stdout)
+        return (o["metadata"].get("annotations") or {}).get("reconcile.fluxcd.io/requestedAt")
+
+    before = requested("ocirepositories.source.toolkit.fluxcd.io", "lab-gitops"), requested("kustomization", "apps-dev")
+    for extra in ((), ("--with-source",)):
+        r = run(world, "flux", "reconcile", "kustomization", "apps-dev", *extra)
+        assert (r.returncode, r.stderr) == (1, "✗ resource is suspended\n"), (extra, r.stderr)
+    assert (requested("ocirepositories.source.toolkit.fluxcd.io", "lab-gitops"),
+            requested("kustomization", "apps-dev")) == before
+    r = run(world, "flux", "suspend", "source", "oci", "lab-gitops")
+    assert r.returncode == 0, r.stderr
+    r = run(world, "flux", "reconcile", "source", "oci", "lab-gitops")
+    assert (r.returncode, r.stderr) == (1, "✗ resource is suspended\n")
+    r = run(world, "flux", "resume", "kustomization", "apps-dev")
+    r = run(world, "flux", "reconcile", "kustomization", "apps-dev", "--with-source")
+    assert (r.returncode, r.stderr) == (1, "✗ resource is suspended\n")  # now its source is
+
+
 SUBSTITUTE_ALWAYS = """\
 apiVersion: kustomize.toolkit.fluxcd.io/v1
 kind: Kustomization

@@ -8,6 +8,7 @@ policy reports it.
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 from gitops_helpers import edit_yaml, find, requires_kubectl
@@ -46,6 +47,13 @@ SERVICE_MONITOR = {"apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMon
                    "spec": {"selector": {"matchLabels": {"app": "x"}}, "endpoints": [{"port": "web"}]}}
 
 
+IMAGE_BY_TAG_PATCH = {
+    "target": {"kind": "Deployment", "name": "app"},
+    "patch": "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  template:\n    spec:\n"
+             "      containers:\n        - name: app\n          image: localhost:5001/lab-app:0.2.0\n",
+}
+
+
 def drop_default_deny(docs):
     return [d for d in docs if d["metadata"]["name"] != "default-deny"]
 
@@ -77,6 +85,12 @@ CASES = [
     ("sa-token-mounted", DEPLOYMENT, lambda d: pod(d).pop("automountServiceAccountToken"), "[security] automountServiceAccountToken"),
     ("image-latest", DEPLOYMENT, set_image("${APP_IMAGE:=localhost:5001/lab-app:latest}"), "[image]"),
     ("image-no-tag", DEPLOYMENT, set_image("${APP_IMAGE:=localhost:5001/lab-app}"), "has no tag"),
+    # an image by tag in what Flux applies (lab-vars substituted): by digest or reported
+    ("overlay-image-by-tag", f"{APPS}/dev/kustomization.yaml", lambda d: d[0]["patches"].append(IMAGE_BY_TAG_PATCH),
+     "[image] image 'localhost:5001/lab-app:0.2.0' has a tag, not a digest"),
+    ("sidecar-by-tag", DEPLOYMENT, lambda d: pod(d)["containers"].append(dict(container(d), name="sidecar",
+                                                                               image="busybox:1.36")),
+     "container sidecar: [image] image 'busybox:1.36' has a tag, not a digest"),
     ("control-plane-possible", DEPLOYMENT, lambda d: pod(d).pop("affinity"), "[placement] pods could land on the control-plane"),
     ("control-plane-toleration", DEPLOYMENT,
      lambda d: pod(d).update(tolerations=[{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}]),
@@ -141,3 +155,17 @@ def test_policy_reports_broken_copy(tree, name, rel, change, expected):
 
 def test_unbroken_copy_is_clean(tree):
     assert v.validate(tree) == []
+
+
+def test_the_overlays_are_checked_as_flux_applies_them_with_lab_vars(tree):
+    """What validate checks is what Flux applies: lab-vars substituted, the image by digest as sync writes
+    it (so the `${APP_IMAGE:=…}` placeholder's default is no finding); the same tree with lab-vars absent,
+    or lab-vars naming an image by tag, is reported."""
+    assert v.validate(tree) == []
+    from tasks.validation.render import deployed_vars
+    image = deployed_vars()["APP_IMAGE"]
+    assert re.fullmatch(r"localhost:\d+/lab-app:[0-9a-f]{12}@sha256:[0-9a-f]{64}", image), image
+    for variables in ({}, {"APP_IMAGE": image.split("@")[0]}):
+        problems = v.validate(tree, variables)
+        digest = [p for p in problems if "[image]" in p and "not a digest" in p]
+        assert len(digest) == 3, problems  # the app in each environment

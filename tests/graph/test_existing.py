@@ -122,3 +122,36 @@ def test_a_localhost_registry_without_its_in_cluster_name_is_one_clear_line(exis
     text = proc.stdout + proc.stderr
     assert "Traceback" not in text
     assert "local-registry-hosting" in text and "inside a pod, localhost is the pod itself" in text
+
+
+def _docker_rows(lab) -> tuple[dict[str, str], set[str]]:
+    """Every container (name → state) and every volume on the machine, as `docker` lists them."""
+    ps = lab.world.run("docker", "ps", "-a", "--format", "{{.Names}} {{.State}}", env=lab.env())
+    vols = lab.world.run("docker", "volume", "ls", "-q", env=lab.env())
+    assert ps.returncode == 0 and vols.returncode == 0, ps.stderr + vols.stderr
+    return dict(line.split() for line in ps.stdout.splitlines() if line.strip()), set(vols.stdout.split())
+
+
+def test_inv_teardown_on_an_existing_cluster_deletes_nothing_of_the_users(existing):
+    """Issue 24 item 5: the user's cluster, their registry, and the pull-through caches another lab of
+    theirs runs on this machine (containers labelled for REGISTRY_NAME, with their volumes) stay exactly
+    as they were — with PURGE=1 too."""
+    for host in ("docker-io", "ghcr-io"):
+        proc = existing.world.run("docker", "run", "-d", "--restart=always", "--name", f"kind-registry-mirror-{host}",
+                                  "--label", "gitops-lab.mirror-for=kind-registry",
+                                  "--label", "gitops-lab.mirror-mode=on",
+                                  "-v", f"kind-registry-mirror-{host}-data:/var/lib/registry", "registry:3",
+                                  env=existing.env())
+        assert proc.returncode == 0, proc.stderr
+    before = _docker_rows(existing)
+    assert {"team-control-plane", "team-registry", "kind-registry-mirror-docker-io"} <= set(before[0])
+    assert "kind-registry-mirror-ghcr-io-data" in before[1]
+    existing.world.clear_calls()
+    env = dict(s.split("=", 1) for s in existing.settings)
+    for args in ((), ("--purge",)):
+        proc = existing.inv("teardown", *args, **env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "did not create it" in proc.stdout
+        assert _docker_rows(existing) == before, args
+        assert not has(existing.mutating(), *CREATE_OR_DELETE), existing.mutating()
+    assert existing.world.run("kind", "get", "clusters", env=existing.env()).stdout.split() == ["team"]

@@ -374,17 +374,22 @@ def _content(o):
     return c
 
 
-def merge3(live, last, new):
-    """Client-side-apply style 3-way merge on plain dicts."""
+def merge3(live, last, new, config=None):
+    """Client-side-apply style 3-way merge on plain dicts, as kubectl's CreateThreeWayMergePatch: every
+    field the applied CONFIG sets goes from the live value to the config's (a change made by hand to
+    such a field is undone); a field only the server defaults (NEW minus CONFIG) keeps its live value
+    (`kubectl scale`, then a re-apply of a manifest without replicas); a field the last applied
+    configuration had and the new one has not is deleted."""
     if not isinstance(live, dict) or not isinstance(new, dict):
         return copy.deepcopy(new)
     last = last if isinstance(last, dict) else {}
+    config = config if isinstance(config, dict) else {}
     out = copy.deepcopy(live)
     for k, v in new.items():
         if k in live and isinstance(v, dict) and isinstance(live[k], dict):
-            out[k] = merge3(live[k], last.get(k), v)
-        elif k in last and last[k] == v and k in live:
-            pass  # unchanged in config: keep the live value (e.g. after kubectl scale)
+            out[k] = merge3(live[k], last.get(k), v, config.get(k))
+        elif k not in config and k in live:
+            pass  # a server default the config does not set: the live value stays
         else:
             out[k] = copy.deepcopy(v)
     for k in last:
@@ -509,7 +514,7 @@ def apply_object(cl, m, obj, server_side=False, manager=None):
             except ValueError:
                 last = None
     new_cfg = _content(defaults(m, copy.deepcopy(applied)))
-    merged_content = merge3(_content(live), last or {}, new_cfg)
+    merged_content = merge3(_content(live), last or {}, new_cfg, _content(applied))
     merged = dict(merged_content)
     merged["metadata"] = dict(live["metadata"], **merged_content["metadata"])
     for k in list(live["metadata"]):

@@ -521,6 +521,8 @@ def _reconcile(kind):
         c = FConn(st, vals)
         if vals.get("with_source"):
             o = _find(c, kind, pos[0])
+            if (o.get("spec") or {}).get("suspend"):  # read first, as flux does: its source is not touched
+                fail("resource is suspended")
             if kind == "Kustomization":
                 sref = o["spec"].get("sourceRef") or {}
                 skind, sname = sref.get("kind"), sref.get("name")
