@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from tasks.core import console, flux_status, kube, names
-from tasks.steps import cluster, image, mirrors, registry
+from tasks.steps import cluster, image, mirrors, reconcile, registry
 from tasks.core.errors import LabError
 from tasks.core.state import source_url
 from tasks.core.tools import Secret
@@ -28,10 +28,14 @@ def gitops_files() -> list[Path]:
     return sorted(p for p in GITOPS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
-def content_digest() -> str:
+def content_digest(folder: str = "") -> str:
+    """sha256 over flux-cd/ (or its FOLDER): the artifact's tag, and what each folder's annotation says."""
     digest = hashlib.sha256()
     for path in gitops_files():
-        digest.update(path.relative_to(GITOPS_DIR).as_posix().encode() + b"\0")
+        rel = path.relative_to(GITOPS_DIR).as_posix()
+        if folder and not rel.startswith(folder + "/"):
+            continue
+        digest.update(rel.encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
@@ -72,12 +76,14 @@ def vars_configmap(cfg, image_ref: str) -> dict:
             "data": {names.VARS_IMAGE_KEY: image_ref}}
 
 
-def write_vars(lab, image_ref: str) -> None:
+def write_vars(lab, image_ref: str) -> bool:
+    """Did the image reference change (and lab-vars with it)?"""
     have = kube.get_json(lab, "configmap", VARS, "-n", names.FLUX_NAMESPACE, missing_ok=True)
     want = vars_configmap(lab.cfg, image_ref)
     if have and have.get("data") == want["data"]:
-        return
+        return False
     lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=json.dumps(want), timeout=60)
+    return True
 
 
 def publish(lab) -> str:
@@ -90,13 +96,20 @@ def publish(lab) -> str:
         return have
     # --reproducible: without it flux stamps the push time, and the same flux-cd/ would get a
     # new digest (and Flux a new revision) on every publish.
+    # The infrastructure folder's digest rides along (the OCIRepository's status repeats it): the next sync
+    # tells from it whether infrastructure must be reconciled (tasks/steps/reconcile.py).
     lab.mutate("flux", "push", "artifact", artifact_url(lab.cfg, tag), f"--path={GITOPS_DIR}",
-             f"--source={source_url()}", f"--revision=local@sha256:{full}", "--reproducible", *auth_args(lab.cfg),
+             f"--source={source_url()}", f"--revision=local@sha256:{full}", "--reproducible",
+             f"--annotations={reconcile.INFRASTRUCTURE_DIGEST}={infrastructure_digest()}", *auth_args(lab.cfg),
              timeout=300)
     lab.mutate("flux", "tag", "artifact", artifact_url(lab.cfg, tag), "--tag", "latest", *auth_args(lab.cfg), timeout=120)
     if lab.cfg.remote_registry:
         return f"{lab.cfg.REGISTRY}/{ARTIFACT}:{tag}"
     return registry.has_manifest(lab.cfg, ARTIFACT, tag) or "dry-run"
+
+
+def infrastructure_digest() -> str:
+    return content_digest(names.INFRASTRUCTURE_PATH)[:16]
 
 
 def bootstrap_dir(cfg) -> Path:
@@ -231,7 +244,10 @@ def apply_monitoring(docs: list[dict], mode: str, root: str = ".") -> list[dict]
     return docs
 
 
-def apply_bootstrap(lab) -> None:
+def apply_bootstrap(lab, generations: dict[tuple[str, str], int] | None = None) -> frozenset[str]:
+    """Apply the bootstrap. Returns the names of the Flux objects it created or whose spec it changed:
+    GENERATIONS holds {(kind, name): metadata.generation} from before, and the API server moves an
+    object's generation on a spec change only."""
     if lab.cfg.GITOPS_SOURCE == "git" and not (lab.cfg.GITHUB_USER and lab.cfg.GITHUB_REPO):
         raise LabError("GITOPS_SOURCE=git needs GITHUB_USER and GITHUB_REPO",
                        "Flux pulls the manifests from that repository",
@@ -242,27 +258,27 @@ def apply_bootstrap(lab) -> None:
     credential = git_credential(lab.cfg) if lab.cfg.GITOPS_SOURCE == "git" else None
     if credential:
         write_git_secret(lab, credential)
-    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=render_bootstrap(lab), timeout=120)
+    res = lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-", "-o", "json"),
+                     stdin=render_bootstrap(lab), timeout=120)
+    try:
+        applied = kube.items(json.loads(res.out)) if res.out.strip() else []
+    except ValueError:
+        applied = []
+    if lab.dry_run or not applied:
+        return frozenset()
+    generations = generations or {}
+    return frozenset(o["metadata"]["name"] for o in applied
+                     if generations.get((o.get("kind"), o["metadata"]["name"])) != o["metadata"].get("generation"))
 
 
-def reconcile(lab, seeded: tuple[str, ...] = ()) -> None:
-    """Fetch the source now and apply every Kustomization; an environment pinned by WATCH_ENVS does not
-    follow this publish, so it is reconciled only when its promotion was just SEEDED."""
+def ensure_reconciled(lab, before: "reconcile.Before", *, digest: str | None, image_changed: bool, image: str,
+                      seeded: tuple[str, ...] = (), changed: frozenset[str] = frozenset()) -> None:
+    """Reconcile what this sync changed (tasks/steps/reconcile.py): the environments side by side."""
     from tasks.steps import pinning
-    ctx = ("--context", lab.cfg.KUBE_CONTEXT)
-    kind = "oci" if lab.cfg.GITOPS_SOURCE == "oci" else "git"
-    lab.mutate("flux", "reconcile", "source", kind, ARTIFACT, "-n", names.FLUX_NAMESPACE, *ctx, "--timeout=3m",
-               timeout=240)
-    for env in seeded:
-        lab.mutate("flux", "reconcile", "source", "oci", pinning.source_name(env), "-n", names.FLUX_NAMESPACE, *ctx,
-                   "--timeout=3m", timeout=240)
-    held = set(pinning.pinned(lab.cfg)) - set(seeded)
-    for layer in names.LAYERS:
-        if layer.name in {names.APP_LAYERS[env] for env in held}:
-            continue
-        # Each layer's own spec.timeout: the infrastructure's first install (kube-prometheus-stack) takes minutes.
-        lab.mutate("flux", "reconcile", "kustomization", layer.name, "-n", names.FLUX_NAMESPACE, *ctx,
-                   f"--timeout={layer.timeout}", timeout=1000)
+    todo = reconcile.plan(before, source=ARTIFACT, digest=digest, infrastructure_digest=infrastructure_digest(),
+                          image_changed=image_changed, follow=pinning.watched(lab.cfg), seeded=seeded,
+                          changed=changed, image=image)
+    reconcile.run(lab, todo)
 
 
 def is_ready(lab) -> bool:
@@ -286,17 +302,30 @@ def ensure(lab) -> dict:
         # Nothing to read in a cluster that does not exist yet: show the plan.
         publish(lab)
         lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), f"# ConfigMap {VARS} + bootstrap")
-        reconcile(lab)
+        reconcile.run(lab, reconcile.plan(reconcile.Before({}, {}), source=ARTIFACT, digest=None,
+                                          infrastructure_digest="", image_changed=True,
+                                          follow=names.ENVIRONMENTS))
         return {"artifact": "dry-run", "image": ref}
     from tasks.steps import pinning
-    # Environments WATCH_ENVS no longer pins, from the listing this run's up-to-date check read (no new read).
-    unpinned = pinning.stale(lab.cfg, lab.memo.get("kube", {}).get("kustomizations.kustomize.toolkit.fluxcd.io"))
-    write_vars(lab, ref)
+    # The Flux objects as this run's up-to-date check read them (no new read), before anything changes.
+    before = reconcile.observe(lab)
+    # Environments WATCH_ENVS no longer pins.
+    unpinned = pinning.stale(lab.cfg, list(before.kustomizations.values()))
+    image_changed = write_vars(lab, ref)
     digest = publish(lab) if lab.cfg.GITOPS_SOURCE == "oci" else "git"
     seeded = tuple(pinning.seed(lab, ref))
-    apply_bootstrap(lab)
+    generations = {(o["kind"], name): o["metadata"].get("generation")
+                   for objs in (before.kustomizations, before.sources) for name, o in objs.items()}
+    changed = apply_bootstrap(lab, generations) | {names.APP_LAYERS[env] for env in unpinned}
     pinning.forget_pins(lab, unpinned)
-    reconcile(lab, seeded)
+    pushed = digest if isinstance(digest, str) and digest.startswith("sha256:") else None
+    ensure_reconciled(lab, before, digest=pushed, image_changed=image_changed, image=ref, seeded=seeded,
+                      changed=changed)
     if not lab.dry_run:
-        flux_status.wait_ready(lab, timeout=900, expect=len(names.FLUX_KUSTOMIZATIONS))
+        from tasks.steps import verify
+        # One read for this check and for verify's, which follows; waiting only when something is not Ready.
+        kube.snapshot(lab, verify.reads(lab.cfg))
+        objs = flux_status.objects(lab)
+        if flux_status.not_ready(objs) or len(objs) < len(names.FLUX_KUSTOMIZATIONS):
+            flux_status.wait_ready(lab, timeout=900, expect=len(names.FLUX_KUSTOMIZATIONS))
     return {"artifact": digest, "image": ref}

@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from tasks.core import console, flux_status, kube, names, portforward
+from tasks.core import console, flux_status, kube, names, parallel, portforward
 from tasks.steps import pinning
 from tasks.steps import image
 from tasks.core.errors import LabError
@@ -75,12 +75,17 @@ def check_environment(lab, env: str, workers: set[str], expected: str) -> list[s
             running.split("@")[0].rsplit(":", 1)[-1], ", ".join(nodes), "200 200 200"]
 
 
+def reads(cfg) -> list[str]:
+    """What verify reads from the cluster (in one `kubectl get`; sync reads them with its final check)."""
+    return [*flux_status.KINDS, "nodes", *(() if cfg.existing else kube.LAB_CLUSTER_ONLY)]
+
+
 def run(lab) -> dict:
     if lab.dry_run:
         console.info("dry run: nothing to verify")
         return {"verified": "dry-run"}
     # What follows reads these; one `kubectl get` for those this run has not read yet.
-    kube.snapshot(lab, [*flux_status.KINDS, "nodes", *(() if lab.cfg.existing else kube.LAB_CLUSTER_ONLY)])
+    kube.snapshot(lab, reads(lab.cfg))
     bad = flux_status.not_ready(flux_status.objects(lab))
     if bad:
         obj, why = bad[0]
@@ -91,7 +96,8 @@ def run(lab) -> dict:
                        "run `doit recreate_cluster`")
     expected = image.pinned_ref(lab)
     want = pinning.expected_images(lab, expected)  # WATCH_ENVS: a pinned environment runs its promotion
-    rows = [check_environment(lab, env, workers, want[env]) for env in names.ENVIRONMENTS]
+    # Side by side: each environment's port-forward and routes wait on their own (one table, in order).
+    rows = parallel.side_by_side(lambda env: check_environment(lab, env, workers, want[env]), names.ENVIRONMENTS)
     print()
     console.print_table(["ENV", "READY", "IMAGE TAG", "NODES", "/healthz /readyz /metrics"], rows)
     return {"verified": expected, "serving": {row[0]: row[2] for row in rows}}
