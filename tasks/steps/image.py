@@ -111,10 +111,9 @@ def build(lab) -> dict:
         console.info(f"{ref} already built")
         return {"tag": tag}
     revision = state.git_revision()
+    # The OCI labels come from these build arguments (app/Dockerfile's last LABEL); `--label` flags would
+    # repeat them as one more step after it.
     lab.mutate("docker", "build", "-t", ref,
-             "--label", f"org.opencontainers.image.revision={revision}",
-             "--label", f"org.opencontainers.image.version={tag}",
-             "--label", f"org.opencontainers.image.source={source_url()}",
              "--build-arg", f"SOURCE={source_url()}",
              "--build-arg", f"REVISION={revision}", "--build-arg", f"VERSION={tag}",
              "-f", str(APP_DIR / "Dockerfile"), str(APP_DIR), timeout=900, env=builder_env(lab))
