@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -244,31 +245,78 @@ def apply_monitoring(docs: list[dict], mode: str, root: str = ".") -> list[dict]
     return docs
 
 
-def apply_bootstrap(lab, generations: dict[tuple[str, str], int] | None = None) -> frozenset[str]:
-    """Apply the bootstrap. Returns the names of the Flux objects it created or whose spec it changed:
-    GENERATIONS holds {(kind, name): metadata.generation} from before, and the API server moves an
-    object's generation on a spec change only."""
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+
+
+def _seconds(text):
+    """A Go duration (`5m`, `1m0s`) in seconds; None for anything else. The API server writes `5m` back
+    as `5m0s`: the same value."""
+    if not isinstance(text, str) or not text or _GO_DURATION.sub("", text):
+        return None
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[u] for n, u in _GO_DURATION.findall(text))
+
+
+def _covers(live, want) -> bool:
+    """Does LIVE hold every field of WANT (the server adds defaults, never drops what was applied)?"""
+    if isinstance(want, dict):
+        return isinstance(live, dict) and all(k in live and _covers(live[k], v) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(live, list) and len(live) == len(want) and all(map(_covers, live, want))
+    return live == want or (_seconds(want) is not None and _seconds(want) == _seconds(live))
+
+
+def bootstrap_applied(docs: list[dict], before: "reconcile.Before") -> bool:
+    """Is this bootstrap what the cluster runs? Each object as `kubectl apply` last wrote it (its
+    last-applied annotation equals the document: nothing to add, change or remove) and as it still is
+    (no hand edit of a field the bootstrap sets, which an apply would revert)."""
+    kinds = {"Kustomization": before.kustomizations, "OCIRepository": before.sources, "GitRepository": before.sources}
+    for doc in docs:
+        live = kinds.get(doc.get("kind"), {}).get(doc["metadata"]["name"])
+        if live is None or live.get("kind") != doc["kind"]:
+            return False
+        try:
+            last = json.loads((live["metadata"].get("annotations") or {}).get(LAST_APPLIED) or "null")
+        except ValueError:
+            return False
+        if last != json.loads(json.dumps(doc)) or not _covers(live, {"metadata": {
+                k: v for k, v in doc["metadata"].items() if k in ("labels", "annotations")}, "spec": doc.get("spec", {})}):
+            return False
+    return True
+
+
+def apply_bootstrap(lab, before: "reconcile.Before | None" = None) -> frozenset[str]:
+    """Apply the bootstrap unless the cluster runs it already (BEFORE: the Flux objects as this run found
+    them). Returns the names of the Flux objects it created or whose spec it changed (the API server
+    moves an object's generation on a spec change only)."""
     if lab.cfg.GITOPS_SOURCE == "git" and not (lab.cfg.GITHUB_USER and lab.cfg.GITHUB_REPO):
         raise LabError("GITOPS_SOURCE=git needs GITHUB_USER and GITHUB_REPO",
                        "Flux pulls the manifests from that repository",
                        "set both (e.g. `doit setup GITOPS_SOURCE=git GITHUB_USER=me GITHUB_REPO=lab`) "
                        "or use the default GITOPS_SOURCE=oci")
+    secrets = False
     if lab.cfg.remote_registry and lab.cfg.REGISTRY_USERNAME and lab.cfg.GITOPS_SOURCE == "oci":
         write_pull_secret(lab)
+        secrets = True
     credential = git_credential(lab.cfg) if lab.cfg.GITOPS_SOURCE == "git" else None
     if credential:
         write_git_secret(lab, credential)
-    res = lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-", "-o", "json"),
-                     stdin=render_bootstrap(lab), timeout=120)
+        secrets = True
+    rendered = render_bootstrap(lab)
+    if before is not None and not secrets and not lab.dry_run \
+            and bootstrap_applied([d for d in yaml.safe_load_all(rendered) if d], before):
+        console.info("bootstrap unchanged in the cluster")
+        return frozenset()
+    res = lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-", "-o", "json"), stdin=rendered,
+                     timeout=120)
     try:
         applied = kube.items(json.loads(res.out)) if res.out.strip() else []
     except ValueError:
         applied = []
-    if lab.dry_run or not applied:
-        return frozenset()
-    generations = generations or {}
+    had = {} if before is None else {(o["kind"], name): o["metadata"].get("generation")
+                                     for objs in (before.kustomizations, before.sources) for name, o in objs.items()}
     return frozenset(o["metadata"]["name"] for o in applied
-                     if generations.get((o.get("kind"), o["metadata"]["name"])) != o["metadata"].get("generation"))
+                     if had.get((o.get("kind"), o["metadata"]["name"])) != o["metadata"].get("generation"))
 
 
 def ensure_reconciled(lab, before: "reconcile.Before", *, digest: str | None, image_changed: bool, image: str,
@@ -314,9 +362,7 @@ def ensure(lab) -> dict:
     image_changed = write_vars(lab, ref)
     digest = publish(lab) if lab.cfg.GITOPS_SOURCE == "oci" else "git"
     seeded = tuple(pinning.seed(lab, ref))
-    generations = {(o["kind"], name): o["metadata"].get("generation")
-                   for objs in (before.kustomizations, before.sources) for name, o in objs.items()}
-    changed = apply_bootstrap(lab, generations) | {names.APP_LAYERS[env] for env in unpinned}
+    changed = apply_bootstrap(lab, before) | {names.APP_LAYERS[env] for env in unpinned}
     pinning.forget_pins(lab, unpinned)
     pushed = digest if isinstance(digest, str) and digest.startswith("sha256:") else None
     ensure_reconciled(lab, before, digest=pushed, image_changed=image_changed, image=ref, seeded=seeded,

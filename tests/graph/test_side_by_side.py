@@ -105,3 +105,26 @@ def test_an_edit_under_infrastructure_reconciles_it(built):
     # ... and ahead of the apps, which need it at the new revision
     order = [c for c in ran if c.startswith(KS)]
     assert order[0].startswith(f"{KS} {names.INFRASTRUCTURE} "), order
+
+
+def test_the_bootstrap_is_applied_only_when_the_cluster_differs_from_it(built):
+    bootstrap = "kubectl --context kind-gitops-lab apply -f - -o json"
+    edit(built, "app/server.py")
+    proc = built.doit("setup")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not has(calls(built), bootstrap), calls(built)
+    assert "bootstrap unchanged in the cluster" in proc.stdout
+    # a hand edit of a field the bootstrap sets: the next sync puts it back
+    layer = names.APP_LAYERS["dev"]
+    patched = built.world.run("kubectl", "--context", "kind-gitops-lab", "-n", names.FLUX_NAMESPACE, "patch",
+                              "kustomizations.kustomize.toolkit.fluxcd.io", layer, "--type", "merge",
+                              "-p", '{"spec":{"interval":"7m"}}', env=built.env())
+    assert patched.returncode == 0, patched.stderr
+    built.world.clear_calls()
+    edit(built, "app/server.py")
+    proc = built.doit("setup")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert has(calls(built), bootstrap), calls(built)
+    ks = next(o for o in built.world.objects("gitops-lab", "Kustomization", names.FLUX_NAMESPACE)
+              if o["metadata"]["name"] == layer)
+    assert ks["spec"]["interval"] in ("5m", "5m0s"), ks["spec"]

@@ -375,7 +375,10 @@ def _content(o):
 
 
 def merge3(live, last, new):
-    """Client-side-apply style 3-way merge on plain dicts."""
+    """Client-side-apply 3-way merge on plain dicts, as kubectl computes it: every field of the new
+    configuration whose value differs from the live one is set (a hand edit or `kubectl scale` of a
+    field the configuration sets is undone), and fields the last applied configuration had and the new
+    one dropped are deleted; fields the configuration never set are left alone."""
     if not isinstance(live, dict) or not isinstance(new, dict):
         return copy.deepcopy(new)
     last = last if isinstance(last, dict) else {}
@@ -383,8 +386,6 @@ def merge3(live, last, new):
     for k, v in new.items():
         if k in live and isinstance(v, dict) and isinstance(live[k], dict):
             out[k] = merge3(live[k], last.get(k), v)
-        elif k in last and last[k] == v and k in live:
-            pass  # unchanged in config: keep the live value (e.g. after kubectl scale)
         else:
             out[k] = copy.deepcopy(v)
     for k in last:
