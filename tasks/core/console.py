@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from contextlib import contextmanager
 
@@ -28,8 +29,12 @@ def style(text: str, *names: str, stream=None) -> str:
     return f"\033[{codes}m{text}\033[0m"
 
 
+_LINES = threading.Lock()  # one whole line at a time, whichever thread prints it (tasks/core/parallel.py)
+
+
 def say(text: str = "", *names: str) -> None:
-    print(style(text, *names), flush=True)
+    with _LINES:
+        print(style(text, *names), flush=True)
 
 
 def info(text: str) -> None:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tasks.core import names
 from tasks.core.errors import LabError
 from tasks.core.tools import tail
 
 # Tab-separated: names, network and port lists never contain a tab.
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"  # what `kind get clusters` and `kind get nodes` list by
+# The mirrors' labels too: the mirror containers come from the same listing (one `docker ps` per run).
+LABELS = (KIND_CLUSTER_LABEL, names.MIRROR_FOR_LABEL, names.MIRROR_MODE_LABEL)
 LIST_FORMAT = "\t".join(("{{.ID}}", "{{.Names}}", "{{.State}}", "{{.Networks}}", "{{.Ports}}",
-                         '{{.Label "%s"}}' % KIND_CLUSTER_LABEL))
+                         *('{{.Label "%s"}}' % label for label in LABELS)))
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,8 @@ class Container:
     networks: tuple[str, ...]
     ports: tuple[str, ...] = ()  # as `docker ps` shows them: `127.0.0.1:5001->5000/tcp` (running only)
     kind_cluster: str = ""  # the kind cluster this container is a node of
+    mirror_for: str = ""  # the lab (REGISTRY_NAME) this container is a registry mirror of
+    mirror_mode: str = ""  # that mirror's MIRRORS mode
 
     @property
     def running(self) -> bool:
@@ -61,12 +66,13 @@ def listing(lab) -> dict[str, Container]:
         found = {}
         for line in res.out.splitlines():
             fields = line.split("\t")
-            if len(fields) != 6:
+            if len(fields) != 5 + len(LABELS):
                 continue
-            cid, names, state, networks, ports, kind_cluster = fields
-            for name in names.split(","):
+            cid, listed, state, networks, ports, kind_cluster, mirror_for, mirror_mode = fields
+            for name in listed.split(","):
                 found[name] = Container(cid, name, state, tuple(n for n in networks.split(",") if n),
-                                        tuple(p.strip() for p in ports.split(",") if p.strip()), kind_cluster)
+                                        tuple(p.strip() for p in ports.split(",") if p.strip()), kind_cluster,
+                                        mirror_for, mirror_mode)
         lab.memo["containers"] = found
     return lab.memo["containers"]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from tasks.core.errors import LabError
 from tasks.core.tools import Result
@@ -88,12 +89,16 @@ def snapshot(lab, need, also=(), quiet: bool = False) -> dict[str, list[dict] | 
     until a mutation or `forget`. ALSO: what the run reads later, fetched in the same call while
     nothing has changed yet (a run that checks and changes nothing reads the cluster once; after a
     change, each read asks for what it needs)."""
-    memo = lab.memo.setdefault("kube", {})
-    todo = [r for r in need if r not in memo]
-    if todo:
-        extra = [] if lab.mutated else [r for r in also if r not in memo and r not in todo]
-        _fetch(lab, memo, todo, extra, quiet)
-    return {r: memo[r] for r in need}
+    with _READING:  # threads checking environments side by side wait for one read, never repeat it
+        memo = lab.memo.setdefault("kube", {})
+        todo = [r for r in need if r not in memo]
+        if todo:
+            extra = [] if lab.mutated else [r for r in also if r not in memo and r not in todo]
+            _fetch(lab, memo, todo, extra, quiet)
+        return {r: memo[r] for r in need}
+
+
+_READING = threading.RLock()
 
 
 # Read across namespaces only on the lab's own cluster; an existing one is asked per namespace (namespaced).
@@ -115,9 +120,11 @@ def namespaced(lab, resource: str, namespace: str, labels: dict[str, str] | None
     memo = lab.memo.setdefault("kube", {})
     selector = ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items()))
     key = f"{resource} -n {namespace} -l {selector}"
-    if key not in memo:
-        memo[key] = items(get_json(lab, resource, "-n", namespace, *(("-l", selector) if selector else ())))
-    return memo[key]
+    if key in memo:
+        return memo[key]
+    found = items(get_json(lab, resource, "-n", namespace, *(("-l", selector) if selector else ())))
+    lab.memo.setdefault("kube", {})[key] = found  # (a mutation meanwhile may have replaced the memo)
+    return found
 
 
 def in_namespace(lab, resource: str, namespace: str) -> list[dict]:

@@ -95,6 +95,10 @@ MONITORING_CHART = "kube-prometheus-stack"  # the chart, and the HelmRelease mon
 PROMETHEUS_OPERATOR_GROUP = "monitoring.coreos.com"  # ServiceMonitor, PrometheusRule
 GRAFANA_DASHBOARD_LABEL = "grafana_dashboard"  # the chart's Grafana sidecar loads ConfigMaps labelled so
 
+# --- local registry mirrors (tasks/steps/mirrors.py) ---------------------------------------------------
+MIRROR_FOR_LABEL = "gitops-lab.mirror-for"  # on each mirror container: the REGISTRY_NAME of its lab
+MIRROR_MODE_LABEL = "gitops-lab.mirror-mode"  # on each mirror container: the MIRRORS mode it runs in
+
 # --- what the day-2 commands create --------------------------------------------------------------------
 DEBUG_LABEL = "gitops-lab/debug"  # probe, outsider, shell
 PROBE_POD = "lab-debug-curl"

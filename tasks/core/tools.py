@@ -17,6 +17,7 @@ import re
 import shlex
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
@@ -77,6 +78,10 @@ def version_tuple(text: str) -> tuple[int, ...]:
 
 def shown(args) -> str:
     return " ".join("***" if isinstance(a, Secret) else shlex.quote(str(a)) for a in args)
+
+
+def shown_env(env: dict[str, str] | None) -> str:
+    return "".join(f"{k}={shlex.quote(v)} " for k, v in sorted((env or {}).items()))
 
 
 def tail(text: str, lines: int = 6) -> str:
@@ -153,9 +158,9 @@ class Tools:
 
     # -- running ------------------------------------------------------------------
     def probe(self, tool: str, *args, timeout: float = 60, stdin: str | None = None,
-              check: bool = True, quiet: bool = False) -> Result:
+              check: bool = True, quiet: bool = False, env: dict[str, str] | None = None) -> Result:
         """A read-only command: runs even in a dry run."""
-        return self._run(tool, args, timeout, stdin, check, quiet)
+        return self._run(tool, args, timeout, stdin, check, quiet, env)
 
     def kustomize(self, directory, timeout: float = 60) -> Result:
         """`kubectl kustomize DIRECTORY` (the kustomize v5 Flux embeds), read-only and quiet, its exit
@@ -163,30 +168,36 @@ class Tools:
         return self.probe("kubectl", "kustomize", str(directory), timeout=timeout, check=False, quiet=True)
 
     def mutate(self, tool: str, *args, timeout: float = 300, stdin: str | None = None,
-               check: bool = True) -> Result:
-        """A command that changes something: printed, not run, in a dry run."""
+               check: bool = True, env: dict[str, str] | None = None) -> Result:
+        """A command that changes something: printed, not run, in a dry run. ENV: variables set for it
+        only (shown before the command, as a shell would take them)."""
         if self.dry_run:
-            line = f"{tool} {shown(args)}"
+            line = shown_env(env) + f"{tool} {shown(args)}"
             self.planned.append(line)
             console.say(f"  would run: $ {line}", "yellow")
             return Result(0, "", "")
         self.forget(tool, str(args[0]) if args else "")  # before: a failure midway may have changed something
         self.mutated = True
-        return self._run(tool, args, timeout, stdin, check, False)
+        return self._run(tool, args, timeout, stdin, check, False, env)
 
-    def _run(self, tool, args, timeout, stdin, check, quiet) -> Result:
+    def _run(self, tool, args, timeout, stdin, check, quiet, env=None) -> Result:
         cmd = self.binary(tool)[tuple(str(a) for a in args)]
+        if env:
+            cmd = cmd.with_env(**env)
         if stdin is not None:
             cmd = cmd << stdin
-        line = f"{tool} {shown(args)}"
+        line = shown_env(env) + f"{tool} {shown(args)}"
         show = self.echo and not quiet
-        if show:
+        # Commands run side by side (tasks/core/parallel.py) print their whole line when they end, so
+        # lines never interleave; the main thread's command shows while it runs, its time when it ends.
+        together = show and threading.current_thread() is not threading.main_thread()
+        if show and not together:
             print(console.style(f"  $ {line}", "dim"), end="", flush=True)
         started = time.monotonic()
         try:
             rc, out, err = cmd.run(retcode=None, timeout=timeout)
         except ProcessTimedOut:
-            if show:
+            if show and not together:
                 print(flush=True)
             raise LabError(f"`{line}` did not finish within {timeout:.0f}s",
                            "the command hung or the cluster is overloaded",
@@ -194,11 +205,14 @@ class Tools:
         except ProcessExecutionError as exc:  # e.g. killed by a signal
             rc, out, err = exc.retcode, exc.stdout, exc.stderr
         except BaseException:  # Ctrl-C: end the echoed line before anything else prints
-            if show:
+            if show and not together:
                 print(flush=True)
             raise
-        if show:
-            print(console.style(f" ({console.seconds(time.monotonic() - started)})", "dim"), flush=True)
+        took = console.style(f" ({console.seconds(time.monotonic() - started)})", "dim")
+        if together:
+            console.say(console.style(f"  $ {line}", "dim") + took)
+        elif show:
+            print(took, flush=True)
         res = Result(rc if rc is not None else -1, out or "", err or "")
         if check and not res.ok:
             raise LabError(f"`{line}` failed with exit code {res.rc}",

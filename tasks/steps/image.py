@@ -111,14 +111,25 @@ def build(lab) -> dict:
         console.info(f"{ref} already built")
         return {"tag": tag}
     revision = state.git_revision()
+    # The OCI labels come from these build arguments (app/Dockerfile's last LABEL); `--label` flags would
+    # repeat them as one more step after it.
     lab.mutate("docker", "build", "-t", ref,
-             "--label", f"org.opencontainers.image.revision={revision}",
-             "--label", f"org.opencontainers.image.version={tag}",
-             "--label", f"org.opencontainers.image.source={source_url()}",
              "--build-arg", f"SOURCE={source_url()}",
              "--build-arg", f"REVISION={revision}", "--build-arg", f"VERSION={tag}",
-             "-f", str(APP_DIR / "Dockerfile"), str(APP_DIR), timeout=900)
+             "-f", str(APP_DIR / "Dockerfile"), str(APP_DIR), timeout=900, env=builder_env(lab))
     return {"tag": tag}
+
+
+def builder_env(lab) -> dict[str, str]:
+    """BuildKit where this Docker has it, else the classic builder (app/Dockerfile caches on both).
+
+    `DOCKER_BUILDKIT=1` makes `docker build` hand the build to buildx; where the buildx plugin is
+    missing (Docker Engine packages without it, such as Debian's docker.io) that is an error, and an
+    unset DOCKER_BUILDKIT there falls back to the classic builder. Asked once per run, only when a
+    build runs: a binary does not change under a running process."""
+    if "_buildkit" not in lab.__dict__:
+        lab._buildkit = lab.probe("docker", "buildx", "version", check=False, timeout=30).ok
+    return {"DOCKER_BUILDKIT": "1"} if lab._buildkit else {}
 
 
 def pushed_digest(lab, tag: str | None = None) -> str | None:

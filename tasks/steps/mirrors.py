@@ -25,12 +25,12 @@ from dataclasses import dataclass
 
 import requests
 
-from tasks.core import console
+from tasks.core import console, containers, names
 from tasks.core.errors import LabError
 
 CONTAINER_PORT = 5000
-LABEL_FOR = "gitops-lab.mirror-for"
-LABEL_MODE = "gitops-lab.mirror-mode"
+LABEL_FOR = names.MIRROR_FOR_LABEL
+LABEL_MODE = names.MIRROR_MODE_LABEL
 
 
 @dataclass(frozen=True)
@@ -108,18 +108,10 @@ def upstream_of(ref: str) -> Upstream | None:
 # --- containers --------------------------------------------------------------------
 
 def listing(lab) -> dict[str, dict]:
-    """This lab's mirror containers: name → {state, mode}. One call, decided by labels."""
-    res = lab.probe("docker", "ps", "-a", "--filter", f"label={LABEL_FOR}={lab.cfg.REGISTRY_NAME}",
-                  "--format", "{{json .}}")
-    found = {}
-    for line in res.out.splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        labels = dict(kv.split("=", 1) for kv in (row.get("Labels") or "").split(",") if "=" in kv)
-        found[row["Names"]] = {"state": row.get("State", ""), "mode": labels.get(LABEL_MODE, ""),
-                               "networks": set((row.get("Networks") or "").split(","))}
-    return found
+    """This lab's mirror containers: name → {state, mode, networks}, decided by their labels, from the
+    run's one container listing (containers.listing: the registry and the kind nodes are in it too)."""
+    return {c.name: {"state": c.state, "mode": c.mirror_mode, "networks": set(c.networks)}
+            for c in containers.listing(lab).values() if c.mirror_for == lab.cfg.REGISTRY_NAME}
 
 
 def run_args(cfg, up: Upstream) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import socket
 import sys
 
-from tasks.core import console
+from tasks.core import console, parallel
 from tasks.steps import mirrors, registry
 from tasks.core.errors import LabError
 
@@ -87,9 +87,14 @@ def check_mirror_ports(lab) -> str:
 
 
 def check_deps(lab) -> None:
-    found = check_binaries(lab)
-    console.info("tools: " + ", ".join(f"{k} {v}" for k, v in found.items()))
-    console.info(f"docker daemon: {check_docker_daemon(lab)}")
+    # Five short commands, asked side by side (every run starts with them, a no-op too); a failure is
+    # reported as asked in this order: a missing docker before a missing kind, before the daemon.
+    tools = needed_tools(lab.cfg)
+    *versions, daemon = parallel.side_by_side(
+        lambda job: job(), [*(lambda tool=tool: lab.check_version(tool) for tool in tools),
+                            lambda: check_docker_daemon(lab)])
+    console.info("tools: " + ", ".join(f"{k} {v}" for k, v in zip(tools, versions)))
+    console.info(f"docker daemon: {daemon}")
 
 
 def run(lab) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import yaml
 
 from tasks.core import console, flux_status, kube, names
-from tasks.steps import cluster, image, mirrors, registry
+from tasks.steps import cluster, image, mirrors, reconcile, registry
 from tasks.core.errors import LabError
 from tasks.core.state import source_url
 from tasks.core.tools import Secret
@@ -28,10 +29,14 @@ def gitops_files() -> list[Path]:
     return sorted(p for p in GITOPS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
-def content_digest() -> str:
+def content_digest(folder: str = "") -> str:
+    """sha256 over flux-cd/ (or its FOLDER): the artifact's tag, and what each folder's annotation says."""
     digest = hashlib.sha256()
     for path in gitops_files():
-        digest.update(path.relative_to(GITOPS_DIR).as_posix().encode() + b"\0")
+        rel = path.relative_to(GITOPS_DIR).as_posix()
+        if folder and not rel.startswith(folder + "/"):
+            continue
+        digest.update(rel.encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
@@ -93,11 +98,13 @@ def vars_problem(lab, image_ref: str) -> LabError | None:
     return None
 
 
-def write_vars(lab, image_ref: str) -> None:
+def write_vars(lab, image_ref: str) -> bool:
+    """Did lab-vars change (it was missing, or named another image)?"""
     if vars_problem(lab, image_ref) is None:
-        return
+        return False
     want = vars_configmap(lab.cfg, image_ref)
     lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=json.dumps(want), timeout=60)
+    return True
 
 
 def publish(lab) -> str:
@@ -110,13 +117,20 @@ def publish(lab) -> str:
         return have
     # --reproducible: without it flux stamps the push time, and the same flux-cd/ would get a
     # new digest (and Flux a new revision) on every publish.
+    # The infrastructure folder's digest rides along (the OCIRepository's status repeats it): the next sync
+    # tells from it whether infrastructure must be reconciled (tasks/steps/reconcile.py).
     lab.mutate("flux", "push", "artifact", artifact_url(lab.cfg, tag), f"--path={GITOPS_DIR}",
-             f"--source={source_url()}", f"--revision=local@sha256:{full}", "--reproducible", *auth_args(lab.cfg),
+             f"--source={source_url()}", f"--revision=local@sha256:{full}", "--reproducible",
+             f"--annotations={reconcile.INFRASTRUCTURE_DIGEST}={infrastructure_digest()}", *auth_args(lab.cfg),
              timeout=300)
     lab.mutate("flux", "tag", "artifact", artifact_url(lab.cfg, tag), "--tag", "latest", *auth_args(lab.cfg), timeout=120)
     if lab.cfg.remote_registry:
         return f"{lab.cfg.REGISTRY}/{ARTIFACT}:{tag}"
     return registry.has_manifest(lab.cfg, ARTIFACT, tag) or "dry-run"
+
+
+def infrastructure_digest() -> str:
+    return content_digest(names.INFRASTRUCTURE_PATH)[:16]
 
 
 def bootstrap_dir(cfg) -> Path:
@@ -251,38 +265,88 @@ def apply_monitoring(docs: list[dict], mode: str, root: str = ".") -> list[dict]
     return docs
 
 
-def apply_bootstrap(lab) -> None:
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+
+
+def _seconds(text):
+    """A Go duration (`5m`, `1m0s`) in seconds; None for anything else. The API server writes `5m` back
+    as `5m0s`: the same value."""
+    if not isinstance(text, str) or not text or _GO_DURATION.sub("", text):
+        return None
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[u] for n, u in _GO_DURATION.findall(text))
+
+
+def _covers(live, want) -> bool:
+    """Does LIVE hold every field of WANT (the server adds defaults, never drops what was applied)?"""
+    if isinstance(want, dict):
+        return isinstance(live, dict) and all(k in live and _covers(live[k], v) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(live, list) and len(live) == len(want) and all(map(_covers, live, want))
+    return live == want or (_seconds(want) is not None and _seconds(want) == _seconds(live))
+
+
+def bootstrap_applied(docs: list[dict], before: "reconcile.Before") -> bool:
+    """Is this bootstrap what the cluster runs? Each object as `kubectl apply` last wrote it (its
+    last-applied annotation equals the document: nothing to add, change or remove) and as it still is
+    (no hand edit of a field the bootstrap sets, which an apply would revert)."""
+    kinds = {"Kustomization": before.kustomizations, "OCIRepository": before.sources, "GitRepository": before.sources}
+    for doc in docs:
+        live = kinds.get(doc.get("kind"), {}).get(doc["metadata"]["name"])
+        if live is None or live.get("kind") != doc["kind"]:
+            return False
+        try:
+            last = json.loads((live["metadata"].get("annotations") or {}).get(LAST_APPLIED) or "null")
+        except ValueError:
+            return False
+        if last != json.loads(json.dumps(doc)) or not _covers(live, {"metadata": {
+                k: v for k, v in doc["metadata"].items() if k in ("labels", "annotations")}, "spec": doc.get("spec", {})}):
+            return False
+    return True
+
+
+def apply_bootstrap(lab, before: "reconcile.Before | None" = None) -> frozenset[str]:
+    """Apply the bootstrap unless the cluster runs it already (BEFORE: the Flux objects as this run found
+    them). Returns the names of the Flux objects it created or whose spec it changed (the API server
+    moves an object's generation on a spec change only)."""
     if lab.cfg.GITOPS_SOURCE == "git" and not (lab.cfg.GITHUB_USER and lab.cfg.GITHUB_REPO):
         raise LabError("GITOPS_SOURCE=git needs GITHUB_USER and GITHUB_REPO",
                        "Flux pulls the manifests from that repository",
                        "set both (e.g. `doit setup GITOPS_SOURCE=git GITHUB_USER=me GITHUB_REPO=lab`) "
                        "or use the default GITOPS_SOURCE=oci")
+    secrets = False
     if lab.cfg.remote_registry and lab.cfg.REGISTRY_USERNAME and lab.cfg.GITOPS_SOURCE == "oci":
         write_pull_secret(lab)
+        secrets = True
     credential = git_credential(lab.cfg) if lab.cfg.GITOPS_SOURCE == "git" else None
     if credential:
         write_git_secret(lab, credential)
-    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=render_bootstrap(lab), timeout=120)
+        secrets = True
+    rendered = render_bootstrap(lab)
+    if before is not None and not secrets and not lab.dry_run \
+            and bootstrap_applied([d for d in yaml.safe_load_all(rendered) if d], before):
+        console.info("bootstrap unchanged in the cluster")
+        return frozenset()
+    res = lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-", "-o", "json"), stdin=rendered,
+                     timeout=120)
+    try:
+        applied = kube.items(json.loads(res.out)) if res.out.strip() else []
+    except ValueError:
+        applied = []
+    had = {} if before is None else {(o["kind"], name): o["metadata"].get("generation")
+                                     for objs in (before.kustomizations, before.sources) for name, o in objs.items()}
+    return frozenset(o["metadata"]["name"] for o in applied
+                     if had.get((o.get("kind"), o["metadata"]["name"])) != o["metadata"].get("generation"))
 
 
-def reconcile(lab, seeded: tuple[str, ...] = ()) -> None:
-    """Fetch the source now and apply every Kustomization; an environment pinned by WATCH_ENVS does not
-    follow this publish, so it is reconciled only when its promotion was just SEEDED."""
+def ensure_reconciled(lab, before: "reconcile.Before", *, digest: str | None, image_changed: bool, image: str,
+                      seeded: tuple[str, ...] = (), changed: frozenset[str] = frozenset()) -> None:
+    """Reconcile what this sync changed (tasks/steps/reconcile.py): the environments side by side."""
     from tasks.steps import pinning
-    ctx = ("--context", lab.cfg.KUBE_CONTEXT)
-    kind = "oci" if lab.cfg.GITOPS_SOURCE == "oci" else "git"
-    lab.mutate("flux", "reconcile", "source", kind, ARTIFACT, "-n", names.FLUX_NAMESPACE, *ctx, "--timeout=3m",
-               timeout=240)
-    for env in seeded:
-        lab.mutate("flux", "reconcile", "source", "oci", pinning.source_name(env), "-n", names.FLUX_NAMESPACE, *ctx,
-                   "--timeout=3m", timeout=240)
-    held = set(pinning.pinned(lab.cfg)) - set(seeded)
-    for layer in names.LAYERS:
-        if layer.name in {names.APP_LAYERS[env] for env in held}:
-            continue
-        # Each layer's own spec.timeout: the infrastructure's first install (kube-prometheus-stack) takes minutes.
-        lab.mutate("flux", "reconcile", "kustomization", layer.name, "-n", names.FLUX_NAMESPACE, *ctx,
-                   f"--timeout={layer.timeout}", timeout=1000)
+    todo = reconcile.plan(before, source=ARTIFACT, digest=digest, infrastructure_digest=infrastructure_digest(),
+                          image_changed=image_changed, follow=pinning.watched(lab.cfg), seeded=seeded,
+                          changed=changed, image=image)
+    reconcile.run(lab, todo)
 
 
 def is_ready(lab) -> bool:
@@ -340,7 +404,9 @@ def ensure(lab) -> dict:
         # Nothing to read in a cluster that does not exist yet: show the plan.
         publish(lab)
         lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), f"# ConfigMap {VARS} + bootstrap")
-        reconcile(lab)
+        reconcile.run(lab, reconcile.plan(reconcile.Before({}, {}), source=ARTIFACT, digest=None,
+                                          infrastructure_digest="", image_changed=True,
+                                          follow=names.ENVIRONMENTS))
         return {"artifact": "dry-run", "image": ref}
     # Flux reconciles nothing suspended (`flux reconcile` would refuse, "resource is suspended"): say so
     # before anything changes (the listing this run's up-to-date check read).
@@ -348,14 +414,23 @@ def ensure(lab) -> dict:
     if paused:
         raise flux_status.suspended_error(lab.cfg, paused)
     from tasks.steps import pinning
-    # Environments WATCH_ENVS no longer pins, from the listing this run's up-to-date check read (no new read).
-    unpinned = pinning.stale(lab.cfg, lab.memo.get("kube", {}).get("kustomizations.kustomize.toolkit.fluxcd.io"))
-    write_vars(lab, ref)
+    # The Flux objects as this run's up-to-date check read them (no new read), before anything changes.
+    before = reconcile.observe(lab)
+    # Environments WATCH_ENVS no longer pins.
+    unpinned = pinning.stale(lab.cfg, list(before.kustomizations.values()))
+    image_changed = write_vars(lab, ref)
     digest = publish(lab) if lab.cfg.GITOPS_SOURCE == "oci" else "git"
     seeded = tuple(pinning.seed(lab, ref))
-    apply_bootstrap(lab)
+    changed = apply_bootstrap(lab, before) | {names.APP_LAYERS[env] for env in unpinned}
     pinning.forget_pins(lab, unpinned)
-    reconcile(lab, seeded)
+    pushed = digest if isinstance(digest, str) and digest.startswith("sha256:") else None
+    ensure_reconciled(lab, before, digest=pushed, image_changed=image_changed, image=ref, seeded=seeded,
+                      changed=changed)
     if not lab.dry_run:
-        flux_status.wait_ready(lab, timeout=900)
+        from tasks.steps import verify
+        # One read for this check and for verify's, which follows; waiting only when something is not Ready.
+        kube.snapshot(lab, verify.reads(lab.cfg))
+        objs = flux_status.objects(lab)
+        if flux_status.not_ready(objs) or flux_status.missing(lab.cfg, objs):
+            flux_status.wait_ready(lab, timeout=900)
     return {"artifact": digest, "image": ref}

@@ -6,7 +6,7 @@ import time
 
 import requests
 
-from tasks.core import console, flux_status, kube, names, portforward
+from tasks.core import console, flux_status, kube, names, parallel, portforward
 from tasks.steps import image, pinning, sync
 from tasks.core.errors import LabError
 
@@ -85,12 +85,17 @@ def check_environment(lab, env: str, workers: set[str], expected: str) -> list[s
             running.split("@")[0].rsplit(":", 1)[-1], ", ".join(nodes), "200 200 200"]
 
 
+def reads(cfg) -> list[str]:
+    """What verify reads from the cluster (in one `kubectl get`; sync reads them with its final check)."""
+    return [*flux_status.KINDS, "nodes", *(() if cfg.existing else kube.LAB_CLUSTER_ONLY)]
+
+
 def run(lab) -> dict:
     if lab.dry_run:
         console.info("dry run: nothing to verify")
         return {"verified": "dry-run"}
     # What follows reads these; one `kubectl get` for those this run has not read yet.
-    kube.snapshot(lab, [*flux_status.KINDS, "nodes", *(() if lab.cfg.existing else kube.LAB_CLUSTER_ONLY)])
+    kube.snapshot(lab, reads(lab.cfg))
     objs = flux_status.objects(lab)
     gone = flux_status.missing(lab.cfg, objs)
     if gone:
@@ -115,7 +120,8 @@ def run(lab) -> dict:
     workers = worker_nodes(lab)
     if not workers:
         raise unlabelled_workers(lab)
-    rows = [check_environment(lab, env, workers, want[env]) for env in names.ENVIRONMENTS]
+    # Side by side: each environment's port-forward and routes wait on their own (one table, in order).
+    rows = parallel.side_by_side(lambda env: check_environment(lab, env, workers, want[env]), names.ENVIRONMENTS)
     print()
     console.print_table(["ENV", "READY", "IMAGE TAG", "NODES", "/healthz /readyz /metrics"], rows)
     return {"verified": expected, "serving": {row[0]: row[2] for row in rows}}

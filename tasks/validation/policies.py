@@ -22,7 +22,7 @@ REGISTRY_CONFIG_PATH = "/etc/containerd/certs.d"
 APP_NAME = names.APP
 APP_LABEL = names.APP_LABELS
 APP_PORT = names.APP_PORT
-READINESS_DELAY_SEC = 10  # the app's default (app facts in docs/DESIGN.md)
+READINESS_DELAY_SEC = 0  # the lab's value (flux-cd/apps/base; app facts in docs/DESIGN.md)
 APP_PEAK_RSS_MIB = 80  # measured footprint: 40-80 MiB RSS
 RBAC_KINDS = {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding", "ServiceAccount"}
 

@@ -201,3 +201,22 @@ def test_lock_covers_direct_and_transitive_dependencies(name):
 def test_lock_names_no_index():
     text = (APP / "requirements.txt").read_text()
     assert "://" not in text and "--index-url" not in text and "--find-links" not in text
+
+
+def test_an_edit_to_server_py_rebuilds_one_small_layer():
+    """Layer caching on the classic builder and BuildKit alike: the classic builder re-runs every step
+    after the first whose cache key changed, and an ARG whose value differs per build (REVISION,
+    VERSION) changes the key of the LABEL using it. So the source and the per-build metadata come last,
+    after the dependency layers (the venv), and the build stage reads only requirements.txt."""
+    build, final = stages()[0], stages()[-1]
+    build_copies = [args for word, args in build if word in ("COPY", "ADD")]
+    assert build_copies == ["requirements.txt /tmp/requirements.txt"], build_copies
+    words = [w for w, _ in final]
+    layers = [i for i, (w, _) in enumerate(final) if w in ("COPY", "ADD", "RUN")]
+    source = next(i for i, (w, a) in enumerate(final) if w == "COPY" and "server.py" in a)
+    assert layers[-1] == source, "server.py must be the last layer of the image"
+    assert all("server.py" not in final[i][1] for i in layers[:-1])
+    per_build = [i for i, (w, a) in enumerate(final)
+                 if (w == "ARG" and a.split("=")[0] in ("SOURCE", "REVISION", "VERSION")) or w == "LABEL"]
+    assert per_build and min(per_build) > source, "per-build ARG/LABEL before a layer: it is rebuilt every time"
+    assert "USER" in words and words.index("USER") < source  # (COPY keeps root ownership: read-only code)

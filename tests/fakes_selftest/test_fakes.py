@@ -210,6 +210,19 @@ def test_image_ls_with_a_tag_lists_only_that_tag(world, tmp_path):
     assert len(ls("localhost:5001/x").stdout.split()) == 1  # a repository alone lists all its tags
 
 
+def test_buildkit_needs_buildx_as_docker_cli_says(world, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\n")
+    assert run(world, "docker", "buildx", "version").stdout.startswith("github.com/docker/buildx v")
+    without = world.env(FAKE_DOCKER_BUILDX="0")
+    r = run(world, "docker", "buildx", "version", env=without)
+    assert r.returncode == 1 and "unknown command: docker buildx" in r.stderr
+    r = run(world, "docker", "build", "-t", "localhost:5001/x:a", str(ctx), env={**without, "DOCKER_BUILDKIT": "1"})
+    assert r.returncode == 1 and "BuildKit is enabled but the buildx component is missing or broken" in r.stderr
+    assert run(world, "docker", "build", "-t", "localhost:5001/x:a", str(ctx), env=without).returncode == 0
+
+
 def test_port_already_allocated_leaves_created_container(world):
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -102,7 +102,7 @@ CASES = [
     ("scrape-from-any-namespace", f"{APPS}/base/networkpolicies.yaml",
      lambda d: find(d, "NetworkPolicy", "allow-monitoring-scrape")["spec"]["ingress"][0]["from"][0].update(namespaceSelector={}),
      "[netpol-ingress]"),
-    ("quota-too-small-dev", f"{APPS}/base/quota.yaml", lambda d: d[0]["spec"]["hard"].update(pods="2"), "[quota] pods 2 < 3"),
+    ("quota-too-small-dev", f"{APPS}/base/quota.yaml", lambda d: d[0]["spec"]["hard"].update(pods="2"), "[quota] pods 2 < 4"),
     ("quota-memory-too-small", f"{APPS}/production/quota-patch.yaml", lambda d: d[0]["spec"]["hard"].update({"limits.memory": "1Gi"}), "[quota] limits.memory 1Gi"),
     ("hpa-max-outgrows-quota", f"{APPS}/staging/hpa-patch.yaml", lambda d: d[0]["spec"].update(maxReplicas=8), "[quota]"),
     ("hpa-min-above-max", f"{APPS}/staging/hpa-patch.yaml", lambda d: d[0]["spec"].update(minReplicas=5), "[hpa] minReplicas 5 exceeds maxReplicas 4"),
@@ -115,7 +115,7 @@ CASES = [
     ("unused-rbac", f"{APPS}/base/kustomization.yaml", None, "[rbac]"),
     ("servicemonitor-before-crd", "flux-cd/bootstrap/base/apps.yaml", without_dependson, "[crd-order]"),
     ("servicemonitor-in-infrastructure", "flux-cd/infrastructure/monitoring/release.yaml", add_docs(SERVICE_MONITOR), "[crd-order]"),
-    ("overlay-duplicates-base", f"{APPS}/dev/kustomization.yaml", append_literal("READINESS_DELAY_SEC=10"), "[overlay-env] READINESS_DELAY_SEC=10 duplicates the base"),
+    ("overlay-duplicates-base", f"{APPS}/dev/kustomization.yaml", append_literal("READINESS_DELAY_SEC=0"), "[overlay-env] READINESS_DELAY_SEC=0 duplicates the base"),
     # wiring and schemas
     ("helm-crds-not-managed", "flux-cd/infrastructure/monitoring/release.yaml", lambda d: d[0]["spec"]["upgrade"].pop("crds"), "[helm]"),
     ("apps-no-substitute-strategy", "flux-cd/bootstrap/base/apps.yaml", lambda d: d[0]["spec"]["postBuild"].pop("substituteStrategy"), "[flux-ks] postBuild.substituteStrategy"),

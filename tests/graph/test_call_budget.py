@@ -5,8 +5,8 @@ from __future__ import annotations
 from tasks.core import names
 from tests.graph.conftest import has
 
-NOOP_BUDGET = 12  # from 36: everything verify and the reality checks establish, asked once per run
-COLD_BUDGET = 60  # from 75
+NOOP_BUDGET = 10  # from 36: everything verify and the reality checks establish, asked once per run
+COLD_BUDGET = 52  # from 75
 
 
 def test_setup_runs_within_its_call_budget_and_a_noop_still_checks_everything(lab):

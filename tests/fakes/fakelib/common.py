@@ -201,7 +201,8 @@ def log_call(tool, argv, mutating, rc, t):
     sdir = os.environ.get("FAKE_STATE_DIR")
     if not sdir:
         return
-    line = json.dumps({"tool": tool, "argv": list(argv), "mutating": bool(mutating), "rc": rc, "t": t})
+    line = json.dumps({"tool": tool, "argv": list(argv), "mutating": bool(mutating), "rc": rc, "t": t,
+                       "end": time.time()})
     fd = os.open(os.path.join(sdir, "calls.jsonl"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, (line + "\n").encode())

@@ -73,6 +73,7 @@ COMMANDS = {
                Flag("pull", kind="bool"), Flag("no-cache", kind="bool"), Flag("quiet", "q", "bool"),
                Flag("platform"), Flag("progress"), Flag("target"), Flag("load", kind="bool"),
                Flag("provenance"), Flag("sbom")], "docker buildx build [OPTIONS] PATH | URL | -", False),
+    "buildx version": ([], "docker buildx version", False),
     "push": ([Flag("quiet", "q", "bool"), Flag("all-tags", "a", "bool"), Flag("platform")],
              "docker push [OPTIONS] NAME[:TAG]", False),
     "pull": ([Flag("quiet", "q", "bool"), Flag("platform"), Flag("all-tags", "a", "bool")],
@@ -114,7 +115,7 @@ ALIASES = {"container run": "run", "container start": "start", "container stop":
            "network list": "network ls", "volume list": "volume ls", "network remove": "network rm",
            "volume remove": "volume rm", "container remove": "rm", "image remove": "image rm"}
 
-READ_ONLY = {"version", "info", "inspect", "ps", "logs", "images", "image inspect", "image ls", "network ls",
+READ_ONLY = {"version", "buildx version", "info", "inspect", "ps", "logs", "images", "image inspect", "image ls", "network ls",
              "network inspect", "volume ls", "volume inspect"}
 
 
@@ -173,6 +174,10 @@ def main(argv):
             raise Exit(1)
         out("Usage:  docker [OPTIONS] COMMAND")
         return 0
+    if path[0] == "buildx" and not buildx_installed():
+        # the buildx CLI plugin is absent (e.g. Debian's docker.io): `buildx` is no command at all
+        err("docker: unknown command: docker buildx\n\nRun 'docker --help' for more information")
+        raise Exit(1)
     if key not in COMMANDS and key not in ALIASES:
         # management command without (known) subcommand
         pos = [a for a in rest if not a.startswith("-")]
@@ -193,6 +198,16 @@ def main(argv):
         pos = pos + dd
     if canon == "version":
         return cmd_version(vals)
+    if canon == "buildx version":
+        out("github.com/docker/buildx v0.29.1 a8a4ad8ef4d8a5c1b7d3a3b6e0e0b4e5f2c1d0e9")
+        return 0
+    if canon == "build" and os.environ.get("DOCKER_BUILDKIT") not in (None, "", "0", "false") \
+            and not buildx_installed():
+        # docker/cli cmd/docker/builder.go: BuildKit asked for, and no buildx to hand the build to
+        err("ERROR: BuildKit is enabled but the buildx component is missing or broken.\n"
+            "       Install the buildx component to build images with BuildKit:\n"
+            "       https://docs.docker.com/go/buildx/")
+        raise Exit(1)
     if _is_down():
         daemon_err("" if canon not in ("run",) else "docker: ")
     st = State()
@@ -204,6 +219,11 @@ def main(argv):
     finally:
         if st.held:
             st.release()
+
+
+def buildx_installed():
+    """FAKE_DOCKER_BUILDX=0: a Docker CLI without the buildx plugin (the classic builder only)."""
+    return os.environ.get("FAKE_DOCKER_BUILDX", "1") != "0"
 
 
 def _is_down():
@@ -752,6 +772,9 @@ def cmd_build(st, vals, pos, key, usage):
     for other in imgs.values():
         other["tags"] = [t for t in other["tags"] if t not in tags]
     img = imgs.setdefault(iid, {"id": iid, "tags": [], "created": now_iso(), "labels": labels, "context": snap})
+    # Docker CLI >= 23 builds with BuildKit (through buildx) unless DOCKER_BUILDKIT=0 or buildx is absent.
+    img["builder"] = "classic" if os.environ.get("DOCKER_BUILDKIT") in ("0", "false") or not buildx_installed() \
+        else "buildkit"
     for t in tags:
         if t not in img["tags"]:
             img["tags"].append(t)

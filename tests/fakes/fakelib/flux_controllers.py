@@ -624,14 +624,6 @@ def reconcile_ks(st, cl, ks):
     ns = ks["metadata"]["namespace"]
     name = ks["metadata"]["name"]
     status = ks.get("status") or {}
-    for dep in spec.get("dependsOn") or []:
-        dns = dep.get("namespace") or ns
-        d = K.find(cl, "Kustomization", dns, dep["name"])
-        c = K.get_condition(d, "Ready") if d else None
-        if not c or c["status"] != "True" or (d["status"].get("observedGeneration") != d["metadata"].get(
-                "generation")):
-            return _set_ready(cl, ks, False, "DependencyNotReady", "dependency '%s/%s' is not ready"
-                              % (dns, dep["name"]))
     sref = spec.get("sourceRef") or {}
     sns = sref.get("namespace") or ns
     src = K.find(cl, sref.get("kind"), sns, sref.get("name"))
@@ -642,6 +634,22 @@ def reconcile_ks(st, cl, ks):
     if art_path is None:
         return _set_ready(cl, ks, False, "ArtifactFailed", "Source artifact not found, retrying in 30s")
     revision = src["status"]["artifact"]["revision"]
+    for dep in spec.get("dependsOn") or []:
+        dns = dep.get("namespace") or ns
+        d = K.find(cl, "Kustomization", dns, dep["name"])
+        c = K.get_condition(d, "Ready") if d else None
+        if not c or c["status"] != "True" or (d["status"].get("observedGeneration") != d["metadata"].get(
+                "generation")):
+            return _set_ready(cl, ks, False, "DependencyNotReady", "dependency '%s/%s' is not ready"
+                              % (dns, dep["name"]))
+        # kustomize-controller's checkDependencies: a dependency reading the same source must have applied
+        # the revision this one is about to apply (until then: requeued after --requeue-dependency, 30 s)
+        dref = d["spec"].get("sourceRef") or {}
+        if (dref.get("kind"), dref.get("namespace") or dns, dref.get("name")) == (sref.get("kind"), sns,
+                                                                                  sref.get("name")) \
+                and d["status"].get("lastAppliedRevision") != revision:
+            return _set_ready(cl, ks, False, "DependencyNotReady", "dependency '%s/%s' revision is not up to date"
+                              % (dns, dep["name"]))
     attempted = {"lastAttemptedRevision": revision}
     try:
         docs = build(cl, ks, art_path)

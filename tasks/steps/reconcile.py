@@ -1,0 +1,158 @@
+"""Reconcile what a sync changed, and only that, the environments side by side.
+
+What an edit can change, read from the graph of Flux objects (flux-cd/bootstrap):
+
+    OCIRepository lab-gitops ──> infrastructure ──dependsOn──> apps-dev, apps-staging, apps-production
+    ConfigMap lab-vars (APP_IMAGE) ─────────────── substituted by ──> apps-<env> that follow every publish
+
+- an app edit changes the image, so lab-vars: the apps Kustomizations that substitute it, nothing else
+  (the artifact, its source and infrastructure cannot have changed);
+- an edit under flux-cd/ is a new artifact revision: the source fetches it now. Flux then re-applies
+  every Kustomization of that source by itself (a new revision is a trigger), and an apps Kustomization
+  applies only once infrastructure has applied the same revision (kustomize-controller's dependency
+  check; until then it waits `--requeue-dependency`, 30 s). So infrastructure is *reconciled* only when
+  its own folder changed (the artifact carries its digest as an annotation, which the OCIRepository's
+  status repeats); otherwise the lab waits, by a watch, for Flux's own re-apply of the new revision;
+  then it asks for the apps Kustomizations;
+- a bootstrap change (a setting, WATCH_ENVS) is a spec change of the objects it touched (their
+  generation moved): those are reconciled.
+
+`flux reconcile` waits for its object (the apps Kustomizations have `wait: true`: for their rollout
+and health checks), so the environments are asked for side by side, each by its own command.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tasks.core import console, kube, names, parallel
+
+KS_KIND = "kustomizations.kustomize.toolkit.fluxcd.io"
+SOURCE_KINDS = {"oci": "ocirepositories.source.toolkit.fluxcd.io", "git": "gitrepositories.source.toolkit.fluxcd.io"}
+# On the artifact (`flux push artifact -a`), in the OCIRepository's status.artifact.metadata afterwards.
+INFRASTRUCTURE_DIGEST = "gitops-lab.digest.infrastructure"
+
+
+@dataclass(frozen=True)
+class Before:
+    """The Flux objects as this run found them, before the sync changed anything."""
+    kustomizations: dict[str, dict]  # name -> object (flux-system)
+    sources: dict[str, dict]  # name -> object (flux-system), of GITOPS_SOURCE's kind
+    images: dict[str, str] | None = None  # env -> the image its app Deployment runs, where the run read it
+
+    def ready(self, name: str) -> bool:
+        obj = self.kustomizations.get(name) or self.sources.get(name)
+        return bool(obj) and kube.is_true(obj) and \
+            obj["metadata"].get("generation") == (obj.get("status") or {}).get("observedGeneration")
+
+    def revision(self, source: str) -> str:
+        return ((self.sources.get(source) or {}).get("status") or {}).get("artifact", {}).get("revision", "")
+
+
+def observe(lab) -> Before:
+    """From the run's read of the cluster (the up-to-date check's), or one read when there was none."""
+    def by_name(listed):
+        return {o["metadata"]["name"]: o for o in kube.objects(listed, namespace=names.FLUX_NAMESPACE)}
+
+    kustomizations = by_name(kube.snapshot(lab, [KS_KIND])[KS_KIND])
+    if not set(names.FLUX_KUSTOMIZATIONS) & set(kustomizations):
+        return Before({}, {})  # a first sync: everything is new, whatever the sources say
+    kind = SOURCE_KINDS[lab.cfg.GITOPS_SOURCE]
+    sources = by_name(kube.snapshot(lab, [kind])[kind])
+    # The Deployments only where the run has read them already (a re-run's reality checks did): a sync
+    # that finds nothing else to do still notices an environment left on another image.
+    deployments = lab.memo.get("kube", {}).get("deployments.apps")
+    images = None if deployments is None or lab.cfg.existing else {
+        env: dep["spec"]["template"]["spec"]["containers"][0].get("image", "")
+        for env in names.ENVIRONMENTS for dep in kube.objects(deployments, namespace=env, name=names.APP)}
+    return Before(kustomizations, sources, images)
+
+
+@dataclass
+class Plan:
+    sources: list[str] = field(default_factory=list)  # fetch now (the lab's source, seeded pinned sources)
+    infrastructure: str = ""  # "reconcile", "wait" (for Flux's own re-apply of `revision`) or "" (nothing)
+    revision: str = ""  # the revision infrastructure is waited for
+    apps: list[str] = field(default_factory=list)  # environments whose apps Kustomization is reconciled
+    why: list[str] = field(default_factory=list)  # one phrase per decision, for the log
+
+
+def plan(before: Before, *, source: str, digest: str | None, infrastructure_digest: str, image_changed: bool,
+         follow: tuple[str, ...], seeded: tuple[str, ...] = (), changed: frozenset[str] = frozenset(),
+         image: str = "") -> Plan:
+    """What to reconcile. SOURCE: the lab's source object; DIGEST: the manifest digest its tag `latest` now
+    points at (None when unknown: a git source or a remote registry); FOLLOW: the environments that follow
+    every publish; SEEDED: pinned environments started from this publish; CHANGED: the Flux objects whose
+    spec the bootstrap apply just changed; IMAGE: the image the followers should run."""
+    todo = Plan()
+    layers = [source, names.INFRASTRUCTURE, *(names.APP_LAYERS[e] for e in follow)]
+    first = [n for n in layers if n not in before.kustomizations and n not in before.sources]
+    if first:
+        todo.why.append(f"new: {', '.join(first)}")
+    fetched = before.revision(source)
+    current = digest is not None and before.ready(source) and fetched.endswith("@" + digest) and source not in changed
+    if not current:
+        todo.sources.append(source)
+        todo.why.append(f"source {source}: " + ("new revision" if digest else "asked (revision unknown before fetching)"))
+    for env in seeded:
+        todo.sources.append(f"{source}-{env}")
+    infra = names.INFRASTRUCTURE
+    infra_at = (before.kustomizations.get(infra) or {}).get("status", {}).get("lastAppliedRevision")
+    if first or not before.ready(infra) or infra in changed or (current and infra_at != fetched):
+        todo.infrastructure = "reconcile"
+        todo.why.append(f"{infra}: not Ready at the current revision, or its spec changed")
+    elif not current:
+        had = ((before.sources.get(source) or {}).get("status") or {}).get("artifact", {}).get("metadata") or {}
+        if digest and had.get(INFRASTRUCTURE_DIGEST) == infrastructure_digest:
+            todo.infrastructure, todo.revision = "wait", f"latest@{digest}"
+            todo.why.append(f"{infra}: unchanged; Flux re-applies the new revision itself")
+        else:
+            todo.infrastructure = "reconcile"
+            todo.why.append(f"{infra}: its folder changed")
+    for env in (*follow, *seeded):
+        layer = names.APP_LAYERS[env]
+        reasons = [why for why, hit in (
+            ("new revision", not current and env in follow),
+            ("new image", image_changed and env in follow),
+            ("seeded", env in seeded),
+            ("spec changed", layer in changed),
+            ("not Ready", not before.ready(layer)),
+            ("behind the revision", current and env in follow
+             and before.kustomizations.get(layer, {}).get("status", {}).get("lastAppliedRevision") != fetched),
+            ("runs another image", env in follow and before.images is not None and image
+             and before.images.get(env) != image),
+        ) if hit]
+        if reasons:
+            todo.apps.append(env)
+            todo.why.append(f"{layer}: {', '.join(reasons)}")
+    return todo
+
+
+def run(lab, todo: Plan) -> None:
+    """Sources first, then infrastructure, then every environment side by side."""
+    ctx = ("-n", names.FLUX_NAMESPACE, "--context", lab.cfg.KUBE_CONTEXT)
+    for line in todo.why:
+        console.info(line)
+    kind = "oci" if lab.cfg.GITOPS_SOURCE == "oci" else "git"
+
+    def fetch(source: str) -> None:
+        lab.mutate("flux", "reconcile", "source", kind if source == names.SOURCE else "oci", source, *ctx,
+                   "--timeout=3m", timeout=240)
+
+    parallel.side_by_side(fetch, todo.sources)
+    infra = names.layer(names.INFRASTRUCTURE)
+    if todo.infrastructure == "reconcile":
+        # Its own spec.timeout: the first install of kube-prometheus-stack takes minutes.
+        lab.mutate("flux", "reconcile", "kustomization", infra.name, *ctx, f"--timeout={infra.timeout}", timeout=1000)
+    elif todo.infrastructure == "wait" and not lab.dry_run:  # (a dry run pushed no revision to wait for)
+        # A watch, no request: Flux applies the new revision to infrastructure by itself.
+        lab.probe("kubectl", *kube.kubectl_args(lab.cfg, "-n", names.FLUX_NAMESPACE, "wait", f"{KS_KIND}/{infra.name}",
+                                                f"--for=jsonpath={{.status.lastAppliedRevision}}={todo.revision}",
+                                                f"--timeout={infra.timeout}"), timeout=1000)
+
+    def roll(env: str) -> None:
+        layer = names.layer(names.APP_LAYERS[env])
+        lab.mutate("flux", "reconcile", "kustomization", layer.name, *ctx, f"--timeout={layer.timeout}", timeout=1000)
+
+    if len(todo.apps) > 1:
+        console.info(f"reconciling {', '.join(names.APP_LAYERS[e] for e in todo.apps)} side by side")
+    parallel.side_by_side(roll, todo.apps)
