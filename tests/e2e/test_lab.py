@@ -1,21 +1,29 @@
-"""The lab on a real cluster: beyond what `doit setup`'s own verify checks."""
+"""The lab on a real cluster: beyond what `doit setup`'s own verify checks — the app in every environment,
+a re-run that changes nothing, a rollout no client notices (and how long it takes), the HPA."""
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import re
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 import requests
 
-from tests.e2e.conftest import E2E_ENV, ROOT, doit, kubectl, run, setting
+from tests.e2e.conftest import CLONE, CONTEXT, ENVS, doit, images, kubectl, ran
+from tests.e2e.incluster import Loader
 
 pytestmark = pytest.mark.e2e
-ENVS = {"dev": 1, "staging": 2, "production": 3}
+# Issue 24 item 9 (values from the performance work): an app edit is served everywhere within this.
+APP_EDIT_SECONDS = 180
+# The grace period must cover the app's drain plus its in-flight timeout with room to spare: the kubelet's
+# SIGKILL at the end of it cuts whatever is still being answered.
+GRACE_MARGIN = 5
+MIN_REQUESTS = 200  # per environment during the rollout: fewer proves nothing
 
 
 def get(kind, name, ns):
@@ -23,8 +31,8 @@ def get(kind, name, ns):
 
 
 def port_forward(ns: str, target: str = "svc/app", remote: int = 8000):
-    proc = subprocess.Popen(["kubectl", "--context", f"kind-{E2E_ENV['CLUSTER_NAME']}", "-n", ns, "port-forward",
-                             target, f":{remote}"], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(["kubectl", "--context", CONTEXT, "-n", ns, "port-forward", target, f":{remote}"],
+                            stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
     threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe drained
@@ -43,6 +51,7 @@ def app_objects_owned():
     for ns in ENVS:
         for kind in ("deployment", "service", "hpa", "pdb", "configmap", "networkpolicy"):
             doc = json.loads(kubectl("-n", ns, "get", kind, "-o", "json").stdout)
+            assert doc["items"] or kind == "configmap", f"no {kind} in {ns}"
             for item in doc["items"]:
                 spec = dict(item.get("spec") or {})
                 owned = {"labels": item["metadata"].get("labels"), "data": item.get("data")}
@@ -79,67 +88,77 @@ def test_no_edit_rerun_changes_nothing_in_the_cluster(lab):
     assert app_objects_owned() == before
 
 
-def test_edit_rolls_out_new_tag_everywhere_without_failed_requests(lab):
-    server = ROOT / "app" / "server.py"
-    original = server.read_text()
-    proc, base = port_forward("production")
-    failures, total, stop = [], [0], threading.Event()
+@functools.cache
+def _app_config_defaults():
+    """app/server.py's own configuration reader (the clone's), for the defaults the pods run with."""
+    spec = importlib.util.spec_from_file_location("e2e_app_server", CLONE / "app" / "server.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load_config
 
-    def loop():
-        deadline = time.monotonic() + 900  # bounded in time and count
-        while not stop.is_set() and time.monotonic() < deadline and total[0] < 100_000:
-            try:
-                code = requests.get(base + "/healthz", timeout=5).status_code
-                if code != 200:
-                    failures.append(code)
-            except requests.RequestException as exc:
-                failures.append(repr(exc))
-            total[0] += 1
-            time.sleep(0.05)
 
-    worker = threading.Thread(target=loop)
+def shutdown_seconds(ns: str, dep: dict) -> tuple[float, float]:
+    """(drain, in-flight timeout) the app's pods run with: their env, their ConfigMap, else the app's defaults."""
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    env = {"GREETING": "x"}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(get("configmap", source["configMapRef"]["name"], ns).get("data") or {})
+    env.update({e["name"]: e["value"] for e in container.get("env", []) if "value" in e})
+    cfg = _app_config_defaults()(env)
+    return cfg["drain"], cfg["shutdown_timeout"]
+
+
+def test_rollout_settings_keep_every_pod_serving_until_it_is_replaced(lab):
+    for ns in ENVS:
+        dep = get("deployment", "app", ns)
+        strategy = dep["spec"]["strategy"]
+        assert strategy["type"] == "RollingUpdate", ns
+        assert str(strategy["rollingUpdate"]["maxUnavailable"]) in ("0", "0%"), (ns, strategy)
+        grace = dep["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
+        drain, timeout = shutdown_seconds(ns, dep)
+        assert grace >= drain + timeout + GRACE_MARGIN, (
+            f"{ns}: terminationGracePeriodSeconds {grace} leaves no margin over drain {drain:g}s + in-flight "
+            f"timeout {timeout:g}s (want >= {drain + timeout + GRACE_MARGIN:g})")
+
+
+def test_app_edit_rolls_out_everywhere_in_time_with_zero_failed_requests_through_the_service(lab):
+    """Load from a pod inside each environment through svc/app while an app edit rolls out everywhere:
+    every connection error, timeout and non-200 is a failure (/work's designed FAIL_RATE 500s apart)."""
+    before = images()
+    loaders = {ns: Loader(ns, before[ns]) for ns in ENVS}
     try:
-        old = get("deployment", "app", "dev")["spec"]["template"]["spec"]["containers"][0]["image"]
-        server.write_text(original + "\n# e2e edit\n")
-        worker.start()
-        doit("setup")
-        stop.set()
-        worker.join()
+        for loader in loaders.values():
+            loader.start()
+        for loader in loaders.values():
+            loader.wait_for(20)
+        server = CLONE / "app" / "server.py"
+        server.write_text(server.read_text() + f"\n# e2e: rollout under load {time.time()}\n")
+        started = time.monotonic()
+        res = doit("setup")
+        took = time.monotonic() - started
+        assert "image" in ran(res.stdout), ran(res.stdout)
+        after = images()
         for ns in ENVS:
-            image = get("deployment", "app", ns)["spec"]["template"]["spec"]["containers"][0]["image"]
-            assert image != old and not image.endswith(":latest")
-        # the port-forward pins one old pod, which terminates gracefully; the connection may
-        # drop at the end, never a non-200 answer
-        assert not [f for f in failures if isinstance(f, int)], failures
-        assert total[0] > 10
+            assert after[ns] != before[ns] and not after[ns].endswith(":latest"), (ns, after[ns])
+            dep = get("deployment", "app", ns)
+            assert dep["status"].get("updatedReplicas") == dep["status"].get("readyReplicas") == \
+                dep["status"].get("replicas"), (ns, dep["status"])
+        time.sleep(10)  # the old pods' drain has ended; the loops have seen the new ones answer
+        counts = {ns: loader.counts() for ns, loader in loaders.items()}
+        restarts = {ns: loader.restarts() for ns, loader in loaders.items()}
     finally:
-        stop.set()
-        proc.terminate()
-        server.write_text(original)
-        doit("setup")
-
-
-def test_network_policy_admits_monitoring_and_refuses_an_outsider(lab):
-    res = doit("debug_metrics", "APP_ENV=dev")  # monitoring can scrape; a foreign namespace is refused
-    assert "refused (" in res.stdout and "as the NetworkPolicies require" in res.stdout, res.stdout[-2000:]
-
-
-@pytest.mark.skipif(setting("MONITORING", "full") != "full",
-                    reason="MONITORING is not full: no Prometheus runs to scrape the app (hack/e2e/run.sh "
-                           "runs with the CRDs only where kube-prometheus-stack's images can't be had)")
-def test_prometheus_scrapes_the_app_in_every_environment(lab):
-    proc, base = port_forward("monitoring", "svc/kube-prometheus-stack-prometheus", 9090)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            targets = requests.get(base + "/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
-            app = [t for t in targets if t["labels"].get("namespace") in ENVS and t["health"] == "up"]
-            if len({t["labels"]["namespace"] for t in app}) == 3 or time.monotonic() > deadline:
-                break
-            time.sleep(10)
-        assert {t["labels"]["namespace"] for t in app} == set(ENVS)
-    finally:
-        proc.terminate()
+        for loader in loaders.values():
+            loader.stop()
+    print("rollout under load: " + "; ".join(
+        f"{ns} {c['n']} requests ({c['by_path']}), {c['designed']} designed 500s, {c['failed']} failed"
+        for ns, c in counts.items()) + f"; app edit served everywhere in {took:.0f}s")
+    assert restarts == {ns: 0 for ns in ENVS}, f"a load loop restarted (its counts are lost): {restarts}"
+    for ns, c in counts.items():
+        assert c["failed"] == 0, f"{ns}: {c['failed']} of {c['n']} requests failed during the rollout: {c['examples']}"
+        assert c["n"] >= MIN_REQUESTS and min(c["by_path"].values()) > 0, (ns, c)
+    assert counts["production"]["designed"] == 0, "production's FAIL_RATE is 0: no 500 is designed there"
+    assert took <= APP_EDIT_SECONDS, f"an app edit took {took:.0f}s to be served everywhere (budget {APP_EDIT_SECONDS}s)"
 
 
 def test_hpa_scales_up_under_load_and_back(lab):
@@ -148,14 +167,3 @@ def test_hpa_scales_up_under_load_and_back(lab):
     assert scaled and int(scaled.group(2)) > int(scaled.group(1)), res.stdout[-3000:]
     doit("hpa_reset", timeout=600)
     assert get("deployment", "app", "dev")["spec"]["replicas"] == ENVS["dev"]
-
-
-def test_teardown_leaves_nothing(lab):
-    run(sys.executable, "-m", "invoke", "teardown")
-    assert E2E_ENV["CLUSTER_NAME"] not in run("kind", "get", "clusters").stdout.split()
-    names = run("docker", "ps", "-a", "--format", "{{.Names}}").stdout.split()
-    assert not [n for n in names if n.startswith(E2E_ENV["CLUSTER_NAME"]) or n == E2E_ENV["REGISTRY_NAME"]]
-    assert f"kind-{E2E_ENV['CLUSTER_NAME']}" not in "\n".join(
-        line for line in run("ps", "-ww", "-eo", "args").stdout.splitlines() if "port-forward" in line)
-    # idempotent
-    run(sys.executable, "-m", "invoke", "teardown")
