@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from gitops_helpers import requires_kubectl
 
 from tasks import versions
@@ -16,11 +14,8 @@ pytestmark = requires_kubectl
 
 
 def test_real_tree_is_valid(repo_root):
-    start = time.monotonic()
-    problems = v.validate(repo_root)
-    elapsed = time.monotonic() - start
-    assert problems == []
-    assert elapsed < 10, f"validate took {elapsed:.1f}s"
+    # Its speed (goal: under 10 s) is a benchmark's business, not a test's: hack/bench/validate_bench.py.
+    assert v.validate(repo_root) == []
 
 
 def test_render_substitutes_app_image_from_lab_vars(repo_root):
