@@ -11,6 +11,7 @@ them, so the kit and the lab cannot drift apart.
     python3 hack/kit/kit.py env                PATH line putting the kit's binaries first
     python3 hack/kit/kit.py bin                the folder of the kit's binaries
     python3 hack/kit/kit.py check [PART ...]   exit 0 when every part (or those named) is cached
+    python3 hack/kit/kit.py path PART          the cache entry of a built part (its files: images-*.txt, tools/helm, ...)
     python3 hack/kit/kit.py clean              remove the kit's images from Docker (only those it labelled)
     python3 hack/kit/kit.py chart-remote [stop] serve the cached charts on loopback; prints MIRROR_REMOTES
 
@@ -311,7 +312,7 @@ def status() -> int:
     missing = 0
     for part in parts.values():
         if not written(part):
-            print(f"{part.name:<14} NOT WRITTEN")
+            print(f"{part.name:<19} NOT WRITTEN")
             missing += 1
             continue
         out = out_dir(part, parts)
@@ -475,6 +476,17 @@ def main(argv: list[str]) -> int:
         parts = by_name()
         todo = ordered(rest, parts) if rest else list(parts.values())
         return 0 if all(written(p) and (out_dir(p, parts) / "done").exists() for p in todo) else 1
+    if cmd == "path" and len(rest) == 1:
+        parts = by_name()
+        if rest[0] not in parts:
+            print(f"kit: no part named {rest[0]!r}; parts: {', '.join(parts)}", file=sys.stderr)
+            return 2
+        out = out_dir(parts[rest[0]], parts)
+        if not (out / "done").exists():
+            print(f"kit: {rest[0]} is not built: run `python3 hack/kit/kit.py build {rest[0]}`", file=sys.stderr)
+            return 1
+        print(out)
+        return 0
     if cmd == "clean":
         return clean()
     if cmd == "chart-remote":

@@ -23,7 +23,8 @@ docker run --rm "$ref" --version 2>&1 | tee v.txt
 grep -q "$V" v.txt
 [ "$(docker image inspect -f '{{.Config.User}} {{json .Config.Entrypoint}}' "$ref")" = \
   'nobody ["/kube-state-metrics","--port=8080","--telemetry-port=8081"]' ]
-docker run --rm "$ref" --help 2>&1 | grep -q -- '--resources'
+help=$(docker run --rm "$ref" --help 2>&1 || true)   # whole first: grep -q must not cut the pipe
+grep -q -- '--resources' <<<"$help"
 
 mkdir -p "$KIT_OUT/images"
 docker save -o "$KIT_OUT/images/kube-state-metrics.tar" "$ref"

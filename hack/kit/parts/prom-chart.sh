@@ -98,6 +98,7 @@ assert m["config"]["mediaType"] == "application/vnd.cncf.helm.config.v1+json", m
 assert layer["digest"] == f"sha256:{want}", layer
 print("manifest:", json.dumps(m["annotations"]))
 PY
-curl -fsS "http://127.0.0.1:$port/v2/$repo/blobs/sha256:$sum" | sha256sum | grep -q "^$sum "
+curl -fsS -o blob.tgz "http://127.0.0.1:$port/v2/$repo/blobs/sha256:$sum"
+cmp blob.tgz "$tgz"
 echo "$host/$repo:$KUBE_PROMETHEUS_STACK_CHART $digest" > "$KIT_OUT/chart.txt"
 cat "$KIT_OUT/chart.txt"

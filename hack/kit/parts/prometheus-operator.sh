@@ -51,8 +51,11 @@ for pair in "$PROMETHEUS_OPERATOR_IMAGE operator" "$PROMETHEUS_CONFIG_RELOADER_I
   docker run --rm "$1" --version 2>&1 | tee v.txt
   grep -q "version ${V#v}" v.txt
 done
-docker run --rm "$PROMETHEUS_OPERATOR_IMAGE" --help 2>&1 | grep -q -- '--prometheus-config-reloader'
-docker run --rm "$PROMETHEUS_CONFIG_RELOADER_IMAGE" --help 2>&1 | grep -q -- '--watched-dir'
+# (output kept whole first: `grep -q` closing the pipe early would fail it under pipefail)
+help=$(docker run --rm "$PROMETHEUS_OPERATOR_IMAGE" --help 2>&1 || true)
+grep -q -- '--prometheus-config-reloader' <<<"$help"
+help=$(docker run --rm "$PROMETHEUS_CONFIG_RELOADER_IMAGE" --help 2>&1 || true)
+grep -q -- '--watched-dir' <<<"$help"
 
 mkdir -p "$KIT_OUT/images"
 docker save -o "$KIT_OUT/images/prometheus-operator.tar" "$PROMETHEUS_OPERATOR_IMAGE" "$PROMETHEUS_CONFIG_RELOADER_IMAGE"

@@ -48,9 +48,10 @@ store="$KIT_CACHE/downloads/pnpm-store"
 # --- make assets BUILD_UI=mantine: ui-install (the workspace; react-app's is unused), ui-build;
 # then assets-compress ---
 # --frozen-lockfile: what CI=true gives upstream's CI; the lockfile decides every version.
+export GOWORK=off   # the module's go.work names nested modules its zip leaves out
 (cd web/ui && pnpm install --frozen-lockfile --store-dir "$store")
 (cd web/ui && CI="" pnpm run build:mantine-ui)
-scripts/compress_assets.sh
+bash scripts/compress_assets.sh   # module zips keep no file modes
 test -s web/ui/static/mantine-ui/index.html.gz
 
 # --- promu build: .promu.yml's tags and ldflags, CGO off (promu's default) ---
@@ -74,7 +75,7 @@ docker build -q -f "$ctx/Dockerfile.distroless" --build-arg ARCH=amd64 --build-a
 # --- proof: the version, and the UI served from the binary (Graph, Targets, Alerts and their assets) ---
 docker run --rm "$ref" --version | tee version.txt
 grep -q "prometheus, version ${V#v} " version.txt
-grep -q "tags: netgo,builtinassets" version.txt
+grep -q "tags: *netgo,builtinassets" version.txt
 [ "$(docker image inspect -f '{{.Config.User}} {{json .Config.Entrypoint}}' "$ref")" = '65532 ["/bin/prometheus"]' ]
 cid=$(docker run -d -p 127.0.0.1::9090 "$ref")
 trap 'docker rm -f -v "$cid" >/dev/null 2>&1 || true' EXIT
@@ -86,8 +87,8 @@ for page in graph targets alerts; do
 done
 asset=$(grep -o 'assets/[^"]*\.js' graph.html | head -n1)
 curl -fsS -o /dev/null "http://127.0.0.1:$port/$asset"
-curl -fsS "http://127.0.0.1:$port/api/v1/targets" | grep -q '"health":"up"\|"activeTargets"'
-docker run --rm --entrypoint /bin/promtool "$ref" --version | grep -q "promtool, version ${V#v} "
+grep -q '"activeTargets"' <<<"$(curl -fsS "http://127.0.0.1:$port/api/v1/targets")"
+grep -q "promtool, version ${V#v} " <<<"$(docker run --rm --entrypoint /bin/promtool "$ref" --version 2>&1)"
 
 mkdir -p "$KIT_OUT/images"
 docker save -o "$KIT_OUT/images/prometheus.tar" "$ref"

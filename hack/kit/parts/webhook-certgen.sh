@@ -26,8 +26,8 @@ cmp <(docker run --rm --entrypoint cat "$ref" /etc/ssl/certs/ca-certificates.crt
 [ -z "$(docker run --rm --entrypoint ls "$ref" /usr/local/share/ca-certificates)" ]
 # The Jobs' command lines parse (read-only root, a non-root user, as the chart runs them) ...
 run=(docker run --rm --read-only --user 2000:2000 --cap-drop ALL "$ref")
-"${run[@]}" create --help | grep -q -- '--secret-name'
-"${run[@]}" patch --help | grep -q -- '--patch-failure-policy'
+grep -q -- '--secret-name' <<<"$("${run[@]}" create --help)"
+grep -q -- '--patch-failure-policy' <<<"$("${run[@]}" patch --help)"
 # ... and a missing flag is refused as cobra refuses it (non-zero exit).
 if "${run[@]}" create --namespace x 2>/dev/null; then echo "create without --host succeeded" >&2; exit 1; fi
 # The certificates: a CA, and a serving certificate for the hosts signed by it.
