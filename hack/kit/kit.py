@@ -428,18 +428,24 @@ def chart_remote() -> int:
     value = label_value(part, parts)
     res = subprocess.run(["docker", "inspect", "-f", f'{{{{.State.Running}}}} {{{{with .Config.Labels}}}}{{{{index . "{LABEL}"}}}}{{{{end}}}}',
                           CHART_REMOTE], capture_output=True, text=True)
-    if res.returncode == 0 and res.stdout.split() != ["true", value]:
-        subprocess.run(["docker", "rm", "-f", "-v", CHART_REMOTE], capture_output=True, check=True)
+    if res.returncode == 0 and res.stdout.split() != ["true", value]:  # stopped, or another key's
+        subprocess.run(["docker", "rm", "-f", "-v", CHART_REMOTE], capture_output=True)
         res = subprocess.CompletedProcess(res.args, 1)
     if res.returncode != 0:
         # Read-only: the cache entry is served as built; no upload purging on a read-only folder.
-        subprocess.run(["docker", "run", "-d", "--name", CHART_REMOTE, "--label", f"{LABEL}={value}",
-                        "-p", "127.0.0.1::5000", "-v", f"{out / 'registry'}:/var/lib/registry:ro",
-                        "-e", "REGISTRY_STORAGE_MAINTENANCE_READONLY={\"enabled\": true}",
-                        "-e", "REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING={\"enabled\": false}",
-                        versions.REGISTRY_IMAGE], capture_output=True, text=True, check=True)
-    port = subprocess.run(["docker", "port", CHART_REMOTE, "5000/tcp"], capture_output=True, text=True,
-                          check=True).stdout.split()[0].rsplit(":", 1)[1]
+        started = subprocess.run(["docker", "run", "-d", "--name", CHART_REMOTE, "--label", f"{LABEL}={value}",
+                                  "-p", "127.0.0.1::5000", "-v", f"{out / 'registry'}:/var/lib/registry:ro",
+                                  "-e", "REGISTRY_STORAGE_MAINTENANCE_READONLY={\"enabled\": true}",
+                                  "-e", "REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING={\"enabled\": false}",
+                                  versions.REGISTRY_IMAGE], capture_output=True, text=True)
+        if started.returncode != 0:
+            print(f"kit: cannot start {CHART_REMOTE}: {started.stderr.strip()[:300]}", file=sys.stderr)
+            return 1
+    mapped = subprocess.run(["docker", "port", CHART_REMOTE, "5000/tcp"], capture_output=True, text=True).stdout.split()
+    if not mapped:
+        print(f"kit: {CHART_REMOTE} publishes no port; see `docker logs {CHART_REMOTE}`", file=sys.stderr)
+        return 1
+    port = mapped[0].rsplit(":", 1)[1]
     url = f"http://127.0.0.1:{port}"
     repo, _, tag = (out / "chart.txt").read_text().split()[0].removeprefix(CHART_UPSTREAM + "/").rpartition(":")
     deadline = time.monotonic() + 30

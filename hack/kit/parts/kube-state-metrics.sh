@@ -19,8 +19,9 @@ mkdir -p ctx
 cp "$KIT_PARTS/kube-state-metrics/Dockerfile" ctx/
 docker build -q --build-arg GOARCH=amd64 --label "$KIT_LABEL" -t "$ref" ctx >/dev/null
 
-docker run --rm "$ref" --version 2>&1 | tee v.txt
-grep -q "$V" v.txt
+# `version` is a subcommand, which takes none of the ENTRYPOINT's flags
+docker run --rm --entrypoint /kube-state-metrics "$ref" version 2>&1 | tee v.txt
+grep -q "^kube-state-metrics, version $V " v.txt
 [ "$(docker image inspect -f '{{.Config.User}} {{json .Config.Entrypoint}}' "$ref")" = \
   'nobody ["/kube-state-metrics","--port=8080","--telemetry-port=8081"]' ]
 help=$(docker run --rm "$ref" --help 2>&1 || true)   # whole first: grep -q must not cut the pipe

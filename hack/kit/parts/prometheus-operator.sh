@@ -53,7 +53,8 @@ for pair in "$PROMETHEUS_OPERATOR_IMAGE operator" "$PROMETHEUS_CONFIG_RELOADER_I
 done
 # (output kept whole first: `grep -q` closing the pipe early would fail it under pipefail)
 help=$(docker run --rm "$PROMETHEUS_OPERATOR_IMAGE" --help 2>&1 || true)
-grep -q -- '--prometheus-config-reloader' <<<"$help"
+# its default reloader image is the one the chart passes
+grep -qF -- "Prometheus config reloader image (default \"$PROMETHEUS_CONFIG_RELOADER_IMAGE\")" <<<"$help"
 help=$(docker run --rm "$PROMETHEUS_CONFIG_RELOADER_IMAGE" --help 2>&1 || true)
 grep -q -- '--watched-dir' <<<"$help"
 
