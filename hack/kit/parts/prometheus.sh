@@ -71,6 +71,13 @@ cp Dockerfile.distroless LICENSE NOTICE "$ctx/"
 cp documentation/examples/prometheus.yml "$ctx/documentation/examples/"
 docker build -q -f "$ctx/Dockerfile.distroless" --build-arg ARCH=amd64 --build-arg OS=linux \
   --build-arg DISTROLESS_ARCH=amd64 --label "$KIT_LABEL" -t "$ref" "$ctx"
+# Upstream builds with BuildKit, whose WORKDIR makes /prometheus belong to USER (65532); the legacy
+# builder here makes it root's, and Prometheus could not write its data there. One layer gives it
+# back to 65532 (a tar: the image has no shell to chown with).
+mkdir -p owner/prometheus
+tar --numeric-owner --owner=65532 --group=65532 -C owner -cf "$ctx/prometheus-dir.tar" ./prometheus
+printf 'FROM %s\nADD prometheus-dir.tar /\n' "$ref" > "$ctx/owner.Dockerfile"
+docker build -q -f "$ctx/owner.Dockerfile" --label "$KIT_LABEL" -t "$ref" "$ctx"
 
 # --- proof: the version, and the UI served from the binary (Graph, Targets, Alerts and their assets) ---
 docker run --rm "$ref" --version | tee version.txt
@@ -80,7 +87,7 @@ grep -q "tags: *netgo,builtinassets" version.txt
 cid=$(docker run -d -p 127.0.0.1::9090 "$ref")
 trap 'docker rm -f -v "$cid" >/dev/null 2>&1 || true' EXIT
 port=$(docker port "$cid" 9090/tcp | head -n1 | sed 's/.*://')
-for _ in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/-/ready" && break; sleep 0.3; done
+for _ in $(seq 200); do curl -fsS -o /dev/null "http://127.0.0.1:$port/-/ready" 2>/dev/null && break; sleep 0.3; done
 for page in graph targets alerts; do
   curl -fsS "http://127.0.0.1:$port/$page" > "$page.html"
   grep -q '<div id="root">' "$page.html"
