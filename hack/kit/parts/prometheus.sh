@@ -80,7 +80,7 @@ printf 'FROM %s\nADD prometheus-dir.tar /\n' "$ref" > "$ctx/owner.Dockerfile"
 docker build -q -f "$ctx/owner.Dockerfile" --label "$KIT_LABEL" -t "$ref" "$ctx"
 
 # --- proof: the version, and the UI served from the binary (Graph, Targets, Alerts and their assets) ---
-docker run --rm "$ref" --version | tee version.txt
+docker run --rm "$ref" --version 2>&1 | tee version.txt
 grep -q "prometheus, version ${V#v} " version.txt
 grep -q "tags: *netgo,builtinassets" version.txt
 [ "$(docker image inspect -f '{{.Config.User}} {{json .Config.Entrypoint}}' "$ref")" = '65532 ["/bin/prometheus"]' ]
@@ -88,11 +88,12 @@ cid=$(docker run -d -p 127.0.0.1::9090 "$ref")
 trap 'docker rm -f -v "$cid" >/dev/null 2>&1 || true' EXIT
 port=$(docker port "$cid" 9090/tcp | head -n1 | sed 's/.*://')
 for _ in $(seq 200); do curl -fsS -o /dev/null "http://127.0.0.1:$port/-/ready" 2>/dev/null && break; sleep 0.3; done
-for page in graph targets alerts; do
-  curl -fsS "http://127.0.0.1:$port/$page" > "$page.html"
-  grep -q '<div id="root">' "$page.html"
+# (/graph redirects to /query since Prometheus 3)
+for page in graph query targets alerts rules; do
+  curl -fsSL "http://127.0.0.1:$port/$page" > "$page.html"
+  grep -q '<div id="root">' "$page.html" || { echo "/$page does not serve the UI" >&2; exit 1; }
 done
-asset=$(grep -o 'assets/[^"]*\.js' graph.html | head -n1)
+asset=$(grep -o 'assets/[^"]*\.js' query.html | head -n1)
 curl -fsS -o /dev/null "http://127.0.0.1:$port/$asset"
 grep -q '"activeTargets"' <<<"$(curl -fsS "http://127.0.0.1:$port/api/v1/targets")"
 grep -q "promtool, version ${V#v} " <<<"$(docker run --rm --entrypoint /bin/promtool "$ref" --version 2>&1)"
