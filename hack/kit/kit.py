@@ -10,7 +10,13 @@ them, so the kit and the lab cannot drift apart.
     python3 hack/kit/kit.py status             what is cached, under which key
     python3 hack/kit/kit.py env                PATH line putting the kit's binaries first
     python3 hack/kit/kit.py bin                the folder of the kit's binaries
-    python3 hack/kit/kit.py check              exit 0 when every part is cached (CI asks this)
+    python3 hack/kit/kit.py check [PART ...]   exit 0 when every part (or those named) is cached
+    python3 hack/kit/kit.py path PART          the cache entry of a built part (its files: images-*.txt, tools/helm, ...)
+    python3 hack/kit/kit.py clean              remove the kit's images from Docker (only those it labelled)
+    python3 hack/kit/kit.py chart-remote [stop] serve the cached charts on loopback; prints MIRROR_REMOTES
+
+Kit images carry upstream's names (so nothing in the lab changes to use them); each one the
+kit loads is labelled org.gitops-lab.kit=<part>/<key>, which `status` lists and `clean` removes.
 
 Each part is a script in hack/kit/parts/ (see README.md for its contract). A part's
 cache key hashes its script, the versions it names, and its dependencies' keys:
@@ -26,6 +32,8 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +59,16 @@ KIT_PINS = {
     "DEBIAN_SUITE": "bookworm",
     # the app's Dockerfile FROM line (app/Dockerfile is the one place it is written)
     "KIT_PYTHON_BASE": "python:3.11.14-slim-bookworm",
+    # Prometheus 3.x tags its Go module v0.3MM.P for release 3.MM.P (3.14.0 -> v0.314.0):
+    # the release of PROMETHEUS_IMAGE, checked against the module's VERSION file.
+    "PROMETHEUS_MODULE_VERSION": "v0.314.0",
+    # What Prometheus' web UI build asks for: Node.js of web/ui/.nvmrc and pnpm 11 (its CI's
+    # pnpm/action-setup range, 11.12.0 excluded), both installed from the npm registry.
+    "KIT_NODEJS": "22.22.3",
+    "KIT_PNPM": "11.29.0",
+    # Helm for the chart's OCI artifact (`helm push`) and its rendering: the release Flux's
+    # helm-controller (FLUX_VERSION 2.9.4: helm-controller v1.6.3) builds on.
+    "KIT_HELM": "v4.2.2",
 }
 
 PARTS = [
@@ -68,7 +86,28 @@ PARTS = [
     Part("metrics-server", "metrics-server image", ("METRICS_SERVER_VERSION",), ("debian",)),
     Part("tools", "stand-ins for the debug and curl images", ("DEBUG_IMAGE", "CURL_IMAGE"), ("debian",)),
     Part("prom-crds", "Prometheus Operator CRDs", ("KUBE_PROMETHEUS_STACK_CHART",)),
+    # kube-prometheus-stack (MONITORING=full) on a machine that reaches no image registry
+    Part("prom-bases", "busybox and distroless/static stand-ins the Prometheus images build FROM",
+         ("DEBIAN_SUITE",), ("debian",)),
+    Part("prometheus-operator", "prometheus-operator and prometheus-config-reloader images",
+         ("PROMETHEUS_OPERATOR_IMAGE", "PROMETHEUS_CONFIG_RELOADER_IMAGE"), ("prom-bases",)),
+    Part("prometheus", "Prometheus image, its web UI built in",
+         ("PROMETHEUS_IMAGE", "PROMETHEUS_MODULE_VERSION", "KIT_NODEJS", "KIT_PNPM"), ("prom-bases",)),
+    Part("kube-state-metrics", "kube-state-metrics image", ("KUBE_STATE_METRICS_IMAGE",), ("prom-bases",)),
+    Part("node-exporter", "node-exporter image", ("NODE_EXPORTER_IMAGE",), ("prom-bases",)),
+    Part("webhook-certgen", "stand-in for kube-webhook-certgen (the chart's admission webhook Jobs)",
+         ("KUBE_WEBHOOK_CERTGEN_IMAGE",), ("debian",)),
+    Part("k8s-sidecar", "stand-in for Grafana's dashboard sidecar (k8s-sidecar)", ("GRAFANA_SIDECAR_IMAGE",), ("debian",)),
+    Part("prom-chart", "kube-prometheus-stack's chart as an OCI artifact, for the ghcr.io mirror",
+         ("KUBE_PROMETHEUS_STACK_CHART", "KIT_HELM", "K8S_VERSION", "REGISTRY_IMAGE",
+          "PROMETHEUS_OPERATOR_IMAGE", "PROMETHEUS_CONFIG_RELOADER_IMAGE", "PROMETHEUS_IMAGE",
+          "KUBE_STATE_METRICS_IMAGE", "NODE_EXPORTER_IMAGE", "KUBE_WEBHOOK_CERTGEN_IMAGE", "GRAFANA_SIDECAR_IMAGE"),
+         ("registry",)),
 ]
+
+LABEL = "org.gitops-lab.kit"
+# `docker image inspect` format: the image's ID and the kit's label (empty when there is none)
+LABEL_FORMAT = f'{{{{.Id}}}} {{{{with .Config.Labels}}}}{{{{index . "{LABEL}"}}}}{{{{end}}}}'
 
 
 def value(name: str) -> str:
@@ -137,7 +176,7 @@ def part_env(part: Part, parts: dict[str, Part], out: Path, work: Path) -> dict[
             env[name] = str(getattr(versions, name))
     env.update(KIT_PINS)
     env.update(KIT_OUT=str(out), KIT_WORK=str(work), KIT_ROOT=str(ROOT), KIT_CACHE=str(CACHE),
-               KIT_PARTS=str(PARTS_DIR))
+               KIT_PARTS=str(PARTS_DIR), KIT_LABEL=f"{LABEL}={label_value(part, parts)}")
     for dep in part.needs:
         # node-base -> KIT_DEP_NODE_BASE: a name a shell can read
         env[f"KIT_DEP_{dep.upper().replace('-', '_')}"] = str(out_dir(parts[dep], parts))
@@ -163,6 +202,35 @@ def load_images(out: Path) -> list[str]:
     return refs
 
 
+def label_value(part: Part, parts: dict[str, Part]) -> str:
+    return f"{part.name}/{key(part, parts)}"
+
+
+def ensure_labelled(refs: list[str], value: str) -> None:
+    """Each image carries LABEL=value; one built before labels existed is relabelled in place
+    (a one-line build FROM it, same layers), and its unlabelled predecessor removed if nothing uses it."""
+    if not refs:
+        return
+    res = subprocess.run(["docker", "image", "inspect", "-f", LABEL_FORMAT, *refs], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"kit: cannot read the labels of {', '.join(refs)}: {res.stderr.strip()[:200]}")
+    replaced = set()
+    for ref, line in zip(refs, res.stdout.splitlines()):
+        old_id, _, have = line.partition(" ")
+        if have == value:
+            continue
+        done = subprocess.run(["docker", "build", "-q", "--label", f"{LABEL}={value}", "-t", ref, "-"],
+                              input=f"FROM {ref}\n", text=True, capture_output=True)
+        if done.returncode != 0:
+            raise SystemExit(f"kit: cannot label {ref}: {done.stderr.strip()[:200]}")
+        replaced.add(old_id)
+    for old_id in replaced:
+        tags = subprocess.run(["docker", "image", "inspect", "-f", "{{len .RepoTags}}", old_id],
+                              capture_output=True, text=True).stdout.strip()
+        if tags == "0":  # untagged now; `rmi` fails harmlessly while a container or child image uses it
+            subprocess.run(["docker", "rmi", old_id], capture_output=True)
+
+
 def build(names: list[str]) -> int:
     parts = by_name()
     todo = ordered(names or list(parts), parts)
@@ -184,6 +252,7 @@ def build(names: list[str]) -> int:
             fcntl.flock(lock, fcntl.LOCK_EX)
         if (out / "done").exists():
             refs = load_images(out)
+            ensure_labelled(refs, label_value(part, parts))
             print(f"kit: {part.name:<14} cached  {key(part, parts)}  {len(refs)} image(s)"
                   f"  {time.monotonic() - start:5.1f}s", flush=True)
             continue
@@ -210,6 +279,7 @@ def build(names: list[str]) -> int:
         tmp_out.rename(out)
         shutil.rmtree(work, ignore_errors=True)
         refs = load_images(out)
+        ensure_labelled(refs, label_value(part, parts))
         sizes = ", ".join(f"{r} {image_size(r)}" for r in refs)
         print(f"kit: {part.name:<14} built   {key(part, parts)}  {time.monotonic() - start:6.1f}s"
               + (f"  [{sizes}]" if sizes else ""), flush=True)
@@ -242,14 +312,164 @@ def status() -> int:
     missing = 0
     for part in parts.values():
         if not written(part):
-            print(f"{part.name:<14} NOT WRITTEN")
+            print(f"{part.name:<19} NOT WRITTEN")
             missing += 1
             continue
         out = out_dir(part, parts)
         ok = (out / "done").exists()
         missing += not ok
-        print(f"{part.name:<14} {'cached ' if ok else 'MISSING'} {key(part, parts)}  {out}")
+        print(f"{part.name:<19} {'cached ' if ok else 'MISSING'} {key(part, parts)}  {out}")
+    images = kit_images(parts)
+    if images is None:
+        print("kit images in Docker: Docker does not answer")
+    else:
+        print(f"kit images in Docker ({LABEL} label; `kit.py clean` removes them):")
+        for img in images:
+            print(f"  {img.ref:<72} {img.label}{'' if img.current else '  (stale key)'}")
+        others = kit_derived(parts)
+        if others:
+            print(f"  and {len(others)} image(s) built FROM kit images (they inherit the label; `clean` keeps them)")
     return 1 if missing else 0
+
+
+@dataclass
+class KitImage:
+    ref: str
+    label: str     # <part>/<key>
+    current: bool  # the label's key is the part's key today
+
+
+def labelled_images() -> list[tuple[str, str]] | None:
+    """(ref, label value) of every tagged image that carries the kit's label."""
+    res = subprocess.run(["docker", "images", "--filter", f"label={LABEL}", "--format",
+                          '{{.Repository}}:{{.Tag}}\t{{.ID}}'], capture_output=True, text=True)
+    if res.returncode != 0:
+        return None
+    rows = [line.split("\t") for line in res.stdout.splitlines() if line and not line.startswith("<none>")]
+    if not rows:
+        return []
+    ids = sorted({i for _, i in rows})
+    got = subprocess.run(["docker", "image", "inspect", "-f", LABEL_FORMAT,
+                          *ids], capture_output=True, text=True).stdout.splitlines()
+    by_id = {}
+    for line in got:
+        full, _, value = line.partition(" ")
+        by_id[full.removeprefix("sha256:")[:12]] = value
+    return [(ref, by_id.get(i, "")) for ref, i in rows]
+
+
+def listed_by(part: Part) -> set[str]:
+    """Every reference any cached key of the part lists (images.txt)."""
+    found: set[str] = set()
+    for listing in (CACHE / part.name).glob("*/images.txt"):
+        found |= set(listing.read_text().split())
+    return found
+
+
+def kit_images(parts: dict[str, Part]) -> list[KitImage] | None:
+    """The kit's own images in Docker: labelled by the kit, under a name their part lists.
+    Images built FROM a kit image inherit its label; their names are not the kit's, so they are not its."""
+    rows = labelled_images()
+    if rows is None:
+        return None
+    mine = []
+    for ref, value in rows:
+        name, _, k = value.partition("/")
+        if name in parts and ref in listed_by(parts[name]):
+            mine.append(KitImage(ref, value, written(parts[name]) and k == key(parts[name], parts)))
+    return sorted(mine, key=lambda i: i.ref)
+
+
+def kit_derived(parts: dict[str, Part]) -> list[str]:
+    mine = {i.ref for i in kit_images(parts) or []}
+    return [ref for ref, _ in labelled_images() or [] if ref not in mine]
+
+
+def clean() -> int:
+    """Remove the kit's images (and its chart server) from Docker; the cache stays, so a warm
+    `kit.py build` loads them again. Never an image the kit did not label and name."""
+    parts = by_name()
+    images = kit_images(parts)
+    if images is None:
+        print("kit: Docker does not answer (`docker info`); nothing removed", file=sys.stderr)
+        return 1
+    chart_remote_stop(quiet=True)
+    kept = []
+    for img in images:
+        res = subprocess.run(["docker", "rmi", img.ref], capture_output=True, text=True)
+        if res.returncode != 0:
+            kept.append(img.ref)
+            print(f"kit: kept {img.ref}: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else 'docker rmi failed'}",
+                  file=sys.stderr)
+    print(f"kit: removed {len(images) - len(kept)} image(s) from Docker; the cache keeps them "
+          f"(`kit.py build` loads them again)")
+    if kept:
+        print(f"kit: {len(kept)} image(s) kept: in use by a container or an image built FROM them; "
+              "remove those first, then run `kit.py clean` again", file=sys.stderr)
+        return 1
+    return 0
+
+
+CHART_REMOTE = "gitops-lab-kit-charts"
+CHART_UPSTREAM = "ghcr.io"
+
+
+def chart_remote() -> int:
+    """Serve the prom-chart part's registry data (the chart as `helm push` stores it) on loopback,
+    read-only, and print the MIRROR_REMOTES entry that makes `doit mirror_fill` copy it from there
+    as from ghcr.io. Reuses a running server of the same key."""
+    parts = by_name()
+    part, registry = parts["prom-chart"], parts["registry"]
+    out = out_dir(part, parts)
+    if not (out / "done").exists():
+        print("kit: the chart is not built: run `python3 hack/kit/kit.py build prom-chart`", file=sys.stderr)
+        return 1
+    load_images(out_dir(registry, parts))
+    value = label_value(part, parts)
+    res = subprocess.run(["docker", "inspect", "-f", f'{{{{.State.Running}}}} {{{{with .Config.Labels}}}}{{{{index . "{LABEL}"}}}}{{{{end}}}}',
+                          CHART_REMOTE], capture_output=True, text=True)
+    if res.returncode == 0 and res.stdout.split() != ["true", value]:  # stopped, or another key's
+        subprocess.run(["docker", "rm", "-f", "-v", CHART_REMOTE], capture_output=True)
+        res = subprocess.CompletedProcess(res.args, 1)
+    if res.returncode != 0:
+        # Read-only: the cache entry is served as built; no upload purging on a read-only folder.
+        started = subprocess.run(["docker", "run", "-d", "--name", CHART_REMOTE, "--label", f"{LABEL}={value}",
+                                  "-p", "127.0.0.1::5000", "-v", f"{out / 'registry'}:/var/lib/registry:ro",
+                                  "-e", "REGISTRY_STORAGE_MAINTENANCE_READONLY={\"enabled\": true}",
+                                  "-e", "REGISTRY_STORAGE_MAINTENANCE_UPLOADPURGING={\"enabled\": false}",
+                                  versions.REGISTRY_IMAGE], capture_output=True, text=True)
+        if started.returncode != 0:
+            print(f"kit: cannot start {CHART_REMOTE}: {started.stderr.strip()[:300]}", file=sys.stderr)
+            return 1
+    mapped = subprocess.run(["docker", "port", CHART_REMOTE, "5000/tcp"], capture_output=True, text=True).stdout.split()
+    if not mapped:
+        print(f"kit: {CHART_REMOTE} publishes no port; see `docker logs {CHART_REMOTE}`", file=sys.stderr)
+        return 1
+    port = mapped[0].rsplit(":", 1)[1]
+    url = f"http://127.0.0.1:{port}"
+    repo, _, tag = (out / "chart.txt").read_text().split()[0].removeprefix(CHART_UPSTREAM + "/").rpartition(":")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            req = urllib.request.Request(f"{url}/v2/{repo}/manifests/{tag}", method="HEAD",
+                                         headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
+            with urllib.request.urlopen(req, timeout=2):
+                break
+        except (urllib.error.URLError, OSError) as exc:
+            if time.monotonic() > deadline:
+                print(f"kit: {CHART_REMOTE} does not serve {repo}:{tag} on {url} ({exc}); "
+                      f"see `docker logs {CHART_REMOTE}`", file=sys.stderr)
+                return 1
+            time.sleep(0.2)
+    print(f"{CHART_UPSTREAM}={url}")
+    return 0
+
+
+def chart_remote_stop(quiet: bool = False) -> int:
+    res = subprocess.run(["docker", "rm", "-f", "-v", CHART_REMOTE], capture_output=True, text=True)
+    if not quiet:
+        print(f"kit: {CHART_REMOTE} {'removed' if res.returncode == 0 else 'was not running'}")
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -260,7 +480,23 @@ def main(argv: list[str]) -> int:
         return status()
     if cmd == "check":
         parts = by_name()
-        return 0 if all(written(p) and (out_dir(p, parts) / "done").exists() for p in parts.values()) else 1
+        todo = ordered(rest, parts) if rest else list(parts.values())
+        return 0 if all(written(p) and (out_dir(p, parts) / "done").exists() for p in todo) else 1
+    if cmd == "path" and len(rest) == 1:
+        parts = by_name()
+        if rest[0] not in parts:
+            print(f"kit: no part named {rest[0]!r}; parts: {', '.join(parts)}", file=sys.stderr)
+            return 2
+        out = out_dir(parts[rest[0]], parts)
+        if not (out / "done").exists():
+            print(f"kit: {rest[0]} is not built: run `python3 hack/kit/kit.py build {rest[0]}`", file=sys.stderr)
+            return 1
+        print(out)
+        return 0
+    if cmd == "clean":
+        return clean()
+    if cmd == "chart-remote":
+        return chart_remote_stop() if rest == ["stop"] else chart_remote()
     if cmd == "env":
         print(f"export PATH={CACHE / 'bin'}:$PATH")
         return 0
