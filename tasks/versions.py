@@ -68,18 +68,15 @@ DEBUG_IMAGE = "nicolaka/netshoot:v0.13"
 # Non-interactive probes (debug_metrics): small, has curl.
 CURL_IMAGE = "curlimages/curl:8.10.1"
 
-# --- kube-prometheus-stack images (chart 88.5.3) ---------------------------------
-# What chart KUBE_PROMETHEUS_STACK_CHART pulls with the lab's values (flux-cd/infrastructure/
-# monitoring/release.yaml), as its templates render them from its values.yaml and its subcharts'
-# (registry/repository:tag; the chart pins none of them by digest). Grafana's own image
-# (docker.io/grafana/grafana, the grafana subchart's appVersion) is pulled too unless grafana is disabled.
-PROMETHEUS_OPERATOR_IMAGE = "quay.io/prometheus-operator/prometheus-operator:v0.93.1"  # appVersion
-PROMETHEUS_CONFIG_RELOADER_IMAGE = "quay.io/prometheus-operator/prometheus-config-reloader:v0.93.1"
-PROMETHEUS_IMAGE = "quay.io/prometheus/prometheus:v3.14.0-distroless"  # prometheusSpec.image.tag
-KUBE_STATE_METRICS_IMAGE = "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.20.0"
-NODE_EXPORTER_IMAGE = "quay.io/prometheus/node-exporter:v1.12.1-distroless"  # image.distroless: true
-KUBE_WEBHOOK_CERTGEN_IMAGE = "ghcr.io/jkroepke/kube-webhook-certgen:1.8.7"  # admission webhook Jobs
-GRAFANA_SIDECAR_IMAGE = "quay.io/kiwigrid/k8s-sidecar:2.10.1"  # grafana's dashboard/datasource sidecars
+# The same pins by name, for the kit's parts (hack/kit builds each of them as an env variable);
+# the values live in KUBE_PROMETHEUS_STACK_IMAGES above, only there.
+PROMETHEUS_OPERATOR_IMAGE = KUBE_PROMETHEUS_STACK_IMAGES["prometheus-operator"]
+PROMETHEUS_CONFIG_RELOADER_IMAGE = KUBE_PROMETHEUS_STACK_IMAGES["prometheus-config-reloader"]
+PROMETHEUS_IMAGE = KUBE_PROMETHEUS_STACK_IMAGES["prometheus"]
+KUBE_STATE_METRICS_IMAGE = KUBE_PROMETHEUS_STACK_IMAGES["kube-state-metrics"]
+NODE_EXPORTER_IMAGE = KUBE_PROMETHEUS_STACK_IMAGES["node-exporter"]
+KUBE_WEBHOOK_CERTGEN_IMAGE = KUBE_PROMETHEUS_STACK_IMAGES["kube-webhook-certgen"]
+GRAFANA_SIDECAR_IMAGE = KUBE_PROMETHEUS_STACK_IMAGES["k8s-sidecar"]
 
 # --- app ----------------------------------------------------------------------
 APP_IMAGE_NAME = "lab-app"
