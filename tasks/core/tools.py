@@ -47,9 +47,12 @@ SPECS = {
     "flux": ToolSpec("flux", "FLUX",
                      "https://fluxcd.io/flux/installation/#install-the-flux-cli",
                      ("version", "--client"), r"v?(\d+\.\d+\.\d+)"),
+    # One call answers both questions preflight asks of docker: the client's version and the daemon's
+    # (empty when no daemon answers: docker still prints the client's, then exits 1).
     "docker": ToolSpec("docker", "DOCKER",
                        "https://docs.docker.com/get-docker/",
-                       ("--version",), r"(\d+\.\d+\.\d+)"),
+                       ("version", "--format", "{{.Client.Version}}|{{with .Server}}{{.Version}}{{end}}"),
+                       r"^(\d+\.\d+\.\d+)"),
 }
 
 
@@ -99,6 +102,7 @@ class Tools:
         self.planned: list[str] = []  # mutating commands skipped by DRY_RUN
         self._bound: dict = {}
         self._versions: dict[str, str] = {}  # a binary does not change under a running process
+        self._answers: dict[str, Result] = {}  # what each version command printed
         self.memo: dict = {}  # this run's reads, shared by its steps (see forget)
         self.mutated = False  # has this run changed anything yet?
 
@@ -132,11 +136,19 @@ class Tools:
                 ) from None
         return self._bound[tool]
 
+    def version_answer(self, tool: str) -> Result:
+        """The whole answer of TOOL's version command (asked once per run, with installed_version)."""
+        self.installed_version(tool)
+        return self._answers[tool]
+
     def installed_version(self, tool: str) -> str:
         """The version TOOL reports, asked once per run."""
         if tool not in self._versions:
             spec = SPECS[tool]
-            res = self.probe(tool, *spec.version_args, timeout=20)
+            # docker exits 1 when its daemon is down, after printing its own version (the daemon's
+            # absence is preflight's to say, from the same answer: version_answer).
+            res = self.probe(tool, *spec.version_args, timeout=20, check=tool != "docker")
+            self._answers[tool] = res
             found = re.search(spec.version_pattern, res.out)
             if not found:
                 raise LabError(f"could not read the version of {tool}", f"it printed {res.out.strip()[:80]!r}",

@@ -23,13 +23,15 @@ def check_binaries(lab) -> dict[str, str]:
 
 
 def check_docker_daemon(lab) -> str:
-    res = lab.probe("docker", "version", "--format", "{{.Server.Version}}", check=False, timeout=30)
-    if not res.ok or not res.out.strip():
+    """The daemon's version, from the answer check_version("docker") already has (one call for both)."""
+    res = lab.version_answer("docker")
+    server = res.out.strip().partition("|")[2].strip()
+    if not res.ok or not server:
         why = (res.err.strip().splitlines() or ["no answer"])[-1]
         raise LabError("the Docker daemon is not reachable", why,
                        "start Docker Desktop (macOS) or the docker service (`sudo systemctl start docker`), "
                        "then run again")
-    return res.out.strip()
+    return server
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -87,12 +89,12 @@ def check_mirror_ports(lab) -> str:
 
 
 def check_deps(lab) -> None:
-    # Five short commands, asked side by side (every run starts with them, a no-op too); a failure is
-    # reported as asked in this order: a missing docker before a missing kind, before the daemon.
+    # Four short commands, asked side by side (every run starts with them, a no-op too); docker's answers
+    # for the daemon too. A failure is reported in this order: a missing docker before a missing kind,
+    # before the daemon.
     tools = needed_tools(lab.cfg)
-    *versions, daemon = parallel.side_by_side(
-        lambda job: job(), [*(lambda tool=tool: lab.check_version(tool) for tool in tools),
-                            lambda: check_docker_daemon(lab)])
+    versions = parallel.side_by_side(lambda tool: lab.check_version(tool), tools)
+    daemon = check_docker_daemon(lab)
     console.info("tools: " + ", ".join(f"{k} {v}" for k, v in zip(tools, versions)))
     console.info(f"docker daemon: {daemon}")
 

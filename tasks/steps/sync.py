@@ -77,6 +77,11 @@ def vars_configmap(cfg, image_ref: str) -> dict:
             "data": {names.VARS_IMAGE_KEY: image_ref}}
 
 
+# lab.memo key: the image lab-vars was last seen (or written) naming in this run. Outside "kube", so a
+# kubectl or flux call of ours does not forget it: none of them changes lab-vars but write_vars.
+VARS_SEEN = "lab-vars-seen"
+
+
 def vars_maps(lab) -> dict[str, dict]:
     """The ConfigMaps of flux-system by name (lab-vars, the pinned lab-vars-<env>): one read per run."""
     return {cm["metadata"]["name"]: cm for cm in kube.in_namespace(lab, "configmaps", names.FLUX_NAMESPACE)}
@@ -84,6 +89,8 @@ def vars_maps(lab) -> dict[str, dict]:
 
 def vars_problem(lab, image_ref: str) -> LabError | None:
     """What is wrong with ConfigMap lab-vars, the image every environment following each publish runs."""
+    if lab.memo.get(VARS_SEEN) == image_ref:
+        return None  # this run read or wrote it so already (sync, then verify: no second read)
     have = vars_maps(lab).get(VARS)
     where = f"ConfigMap {names.FLUX_NAMESPACE}/{VARS}"
     if have is None:
@@ -95,6 +102,7 @@ def vars_problem(lab, image_ref: str) -> LabError | None:
         return LabError(f"{where} names {named or 'no ' + names.VARS_IMAGE_KEY}, not this lab's image {image_ref}",
                         "every environment following each publish runs what it names",
                         "run `doit sync` (it writes it again and reconciles)")
+    lab.memo[VARS_SEEN] = image_ref
     return None
 
 
@@ -104,6 +112,7 @@ def write_vars(lab, image_ref: str) -> bool:
         return False
     want = vars_configmap(lab.cfg, image_ref)
     lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, "apply", "-f", "-"), stdin=json.dumps(want), timeout=60)
+    lab.memo[VARS_SEEN] = image_ref
     return True
 
 

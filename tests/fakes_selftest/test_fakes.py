@@ -92,6 +92,16 @@ def test_unknown_flags_and_commands_rejected(world):
     assert r.returncode == 125 and "unknown shorthand flag: 'z' in -z" in r.stderr
 
 
+def test_docker_version_answers_client_and_daemon_in_one_call(world):
+    both = "{{.Client.Version}}|{{with .Server}}{{.Version}}{{end}}"
+    old = world.env(FAKE_DOCKER_VERSION="28.2.2")
+    assert run(world, "docker", "version", "--format", both, env=old).stdout == "28.2.2|28.2.2\n"
+    # No daemon: docker (28.2.2, checked) still prints the client's part, says why, exits 1.
+    world.docker_down()
+    down = run(world, "docker", "version", "--format", both, env=old)
+    assert (down.returncode, down.stdout) == (1, "28.2.2|\n") and "Cannot connect to the Docker daemon" in down.stderr
+
+
 def test_versions_and_call_log(world):
     assert run(world, "docker", "version", "--format", "{{.Server.Version}}").stdout == "29.0.0\n"
     old = world.env(FAKE_DOCKER_VERSION="28.2.2")

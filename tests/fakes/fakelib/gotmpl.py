@@ -1,7 +1,7 @@
 """Tiny Go text/template subset for docker --format.
 
 Supported actions: {{.A.B}}, {{json .A.B}}, {{json .}}, {{index .A "k"}},
-{{.Label "k"}} (ps). Anything else raises Unsupported (the CLI exits 2 with
+{{.Label "k"}} (ps), {{with .A}}...{{end}} (not nested). Anything else raises Unsupported (the CLI exits 2 with
 "fake docker: unsupported template" so the limitation is loud)."""
 
 import json
@@ -48,6 +48,17 @@ def go_json(v):
 
 def render(template, doc, label_fn=None):
     template = template.replace("\\t", "\t").replace("\\n", "\n")
+
+    def with_block(m):
+        # {{with .X}}...{{end}}: the body with dot = .X, nothing when .X is empty or nil (docker version's
+        # Server when no daemon answers)
+        v = _walk(doc, m.group(1))
+        if v is _MISSING:
+            raise Unsupported("with " + m.group(1))
+        return render(m.group(2), v, label_fn) if v not in (None, "", {}, [], False) else ""
+
+    template = re.sub(r"\{\{\s*with\s+(\.[\w.]*)\s*\}\}(.*?)\{\{\s*end\s*\}\}", with_block, template,
+                      flags=re.S)
 
     def action(m):
         body = m.group(1).strip()
