@@ -78,6 +78,9 @@ export MONITORING
 if [ "$MONITORING" = full ]; then
   # Sandbox-only Helm values merged into the throwaway clone's HelmRelease (README.md: which and why).
   export E2E_HELM_VALUES=${E2E_HELM_VALUES:-$PWD/$HERE/sandbox-values.yaml}
+  # The chart comes from the kit's loopback chart server, read as the ghcr.io upstream by `doit mirror_fill`
+  # (a user's mirror_fill reads ghcr.io itself): hack/kit/README.md, "The chart".
+  export MIRROR_REMOTES=${MIRROR_REMOTES:-$(python3 hack/kit/kit.py chart-remote)}
   marks="e2e"
   [ -z "$monitoring_why" ] || echo "e2e: MONITORING=full by request, although: $monitoring_why"
   monitoring_why=""
