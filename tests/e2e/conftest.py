@@ -281,7 +281,7 @@ def inventory() -> dict[str, set[str]]:
     (they remove themselves; a kit build beside the suite starts such) and anonymous volumes no kept
     container mounts."""
     ids = run("docker", "ps", "-aq", cwd=ROOT).stdout.split()
-    containers, mounted = set(), set()
+    containers, mounted = set(), {}
     if ids:
         fmt = "{{.Name}}\t{{.State.Status}}\t{{.Config.Image}}\t{{.HostConfig.AutoRemove}}\t" \
               "{{range .Mounts}}{{.Name}},{{end}}"
@@ -290,9 +290,15 @@ def inventory() -> dict[str, set[str]]:
             if autoremove == "true":
                 continue
             containers.add(f"{name.lstrip('/')} {status} {image}")
-            mounted.update(filter(None, mounts.split(",")))
-    volumes = {v for v in run("docker", "volume", "ls", "-q", cwd=ROOT).stdout.split()
-               if not re.fullmatch(r"[0-9a-f]{64}", v) or v in mounted}
+            mounted.update((v, name.lstrip("/")) for v in filter(None, mounts.split(",")))
+    volumes = set()
+    for v in run("docker", "volume", "ls", "-q", cwd=ROOT).stdout.split():
+        if not re.fullmatch(r"[0-9a-f]{64}", v):
+            volumes.add(v)
+        elif v in mounted:
+            # An anonymous volume belongs to the container that mounts it (a kind node's /var): named
+            # after it, so a lab node's goes with the lab and anyone else's stays theirs.
+            volumes.add(f"{mounted[v]}:{v}")
     return {"containers": containers, "volumes": volumes}
 
 

@@ -57,8 +57,15 @@ def assert_app_pods_on_workers() -> None:
     workers = {n["metadata"]["name"] for n in items("nodes", "-l", "gitops-lab/tier=worker")}
     assert len(workers) == 2, workers
     for ns, minimum in ENVS.items():
-        pods = [p for p in items("pods", "-n", ns, "-l", "app.kubernetes.io/name=app")
-                if p["status"].get("phase") == "Running"]
+        # A new Deployment starts at one pod (no `replicas`: the HPA owns the count) and its HPA raises
+        # it to minReplicas at its next sync (15 s): on a freshly made lab, give it that long, and more.
+        deadline = time.monotonic() + 120
+        while True:
+            pods = [p for p in items("pods", "-n", ns, "-l", "app.kubernetes.io/name=app")
+                    if p["status"].get("phase") == "Running"]
+            if len(pods) >= minimum or time.monotonic() > deadline:
+                break
+            time.sleep(5)
         assert len(pods) >= minimum, f"{ns}: {len(pods)} running app pod(s), want {minimum}"
         assert {p["spec"]["nodeName"] for p in pods} <= workers, ns
 
