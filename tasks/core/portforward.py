@@ -117,3 +117,26 @@ def stop_leftovers() -> int:
     for log in _records_dir().glob("*.log"):
         log.unlink(missing_ok=True)
     return ended
+
+
+def answers(url: str, timeout: float = 30) -> bool:
+    """True once URL (through a port-forward) answers 200 within TIMEOUT seconds: a UI's health page."""
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as res:
+                if res.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+
+
+def hold_forever(_base: str = "") -> None:
+    """Keep a port-forward of a UI open until Ctrl-C (`doit grafana`, `doit prometheus`)."""
+    while True:
+        time.sleep(3600)

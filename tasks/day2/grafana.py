@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import base64
 import os
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 
 from tasks.core import browser, console, kube, names, portforward
@@ -78,22 +75,7 @@ def _secret_value(lab, key: str) -> str | None:
 
 def wait_healthy(base: str, timeout: float = 30) -> bool:
     """True once Grafana's /api/health answers 200 through the port-forward."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/api/health", timeout=3) as res:
-                if res.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-
-
-def _wait_forever() -> None:
-    while True:
-        time.sleep(3600)
+    return portforward.answers(base + "/api/health", timeout)
 
 
 def grafana(lab, *, show_password: bool | None = None,
@@ -144,7 +126,7 @@ def grafana(lab, *, show_password: bool | None = None,
             if browser.open_url(base + DASHBOARD_PATH):
                 console.info("opened in your browser")
             console.info("Ctrl-C stops the port-forward")
-            (hold or (lambda _base: _wait_forever()))(base)
+            (hold or portforward.hold_forever)(base)
     except KeyboardInterrupt:
         print(flush=True)
     console.info("port-forward to Grafana ended")

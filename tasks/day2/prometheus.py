@@ -14,7 +14,6 @@ a port-forward, so tests on a real cluster check what the Targets and Alerts pag
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -80,17 +79,7 @@ def api(base: str, path: str, timeout: float = 10, **params) -> dict:
 
 def wait_ready(base: str, timeout: float = 30) -> bool:
     """True once /-/ready answers 200 (Prometheus has loaded its TSDB and configuration)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/-/ready", timeout=3) as res:
-                if res.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
+    return portforward.answers(base + "/-/ready", timeout)
 
 
 def app_targets(base: str) -> dict[str, list[dict]]:
@@ -152,11 +141,6 @@ def summary(base: str) -> list[str]:
 
 # --- the task --------------------------------------------------------------------------------------
 
-def _wait_forever() -> None:
-    while True:
-        time.sleep(3600)
-
-
 def prometheus(lab, *, hold: Callable[[str], None] | None = None) -> dict:
     """Port-forward svc/kube-prometheus-stack-prometheus, print the URL and its pages, then wait.
 
@@ -190,7 +174,7 @@ def prometheus(lab, *, hold: Callable[[str], None] | None = None) -> dict:
             if browser.open_url(base + PAGES["Targets"]):
                 console.info("opened in your browser")
             console.info("Ctrl-C stops the port-forward")
-            (hold or (lambda _base: _wait_forever()))(base)
+            (hold or portforward.hold_forever)(base)
     except KeyboardInterrupt:
         print(flush=True)
     console.info("port-forward to Prometheus ended")
