@@ -8,6 +8,7 @@ import importlib.util
 import json
 import re
 import subprocess
+import sys
 import threading
 import time
 
@@ -93,6 +94,7 @@ def _app_config_defaults():
     """app/server.py's own configuration reader (the clone's), for the defaults the pods run with."""
     spec = importlib.util.spec_from_file_location("e2e_app_server", CLONE / "app" / "server.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module.load_config
 

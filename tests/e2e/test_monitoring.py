@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -209,6 +210,7 @@ def load(prom):
 def _dashboard_queries() -> list[tuple[str, str]]:
     spec = importlib.util.spec_from_file_location("e2e_promql", CLONE / "tests" / "observability" / "promql.py")
     promql = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = promql  # its dataclasses look their module up there
     spec.loader.exec_module(promql)
     dashboard = json.loads(DASHBOARD.read_text())
     variables = {"namespace": "|".join(ENVS)}
