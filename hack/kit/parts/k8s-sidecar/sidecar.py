@@ -150,13 +150,15 @@ def after_change() -> None:
         subprocess.run([script], check=False)
 
 
-def listers(kind: str, namespace: str | None):
+def lister(kind: str, namespace: str | None):
+    """(the client's list method, its positional args): bound methods, not wrappers, because
+    the client's watch reads the method's name and docstring to decode events."""
     core = client.CoreV1Api()
     if kind == "configmap":
-        return (core.list_config_map_for_all_namespaces if namespace is None
-                else lambda **kw: core.list_namespaced_config_map(namespace, **kw))
-    return (core.list_secret_for_all_namespaces if namespace is None
-            else lambda **kw: core.list_namespaced_secret(namespace, **kw))
+        return (core.list_config_map_for_all_namespaces, ()) if namespace is None \
+            else (core.list_namespaced_config_map, (namespace,))
+    return (core.list_secret_for_all_namespaces, ()) if namespace is None \
+        else (core.list_namespaced_secret, (namespace,))
 
 
 def list_once(cfg: Settings, writer: Writer) -> bool:
@@ -164,7 +166,8 @@ def list_once(cfg: Settings, writer: Writer) -> bool:
     changed, seen = False, set()
     for kind in cfg.kinds:
         for ns in cfg.namespaces or [None]:
-            for obj in listers(kind, ns)(label_selector=cfg.selector).items:
+            method, args = lister(kind, ns)
+            for obj in method(*args, label_selector=cfg.selector).items:
                 seen.add((kind, obj.metadata.namespace, obj.metadata.name))
                 changed |= writer.apply(kind, "ADDED", obj)
     for kind, ns, name in set(writer.owned) - seen:
@@ -174,10 +177,10 @@ def list_once(cfg: Settings, writer: Writer) -> bool:
 
 
 def watch_forever(cfg: Settings, writer: Writer, kind: str, namespace: str | None) -> None:
-    lister = listers(kind, namespace)
+    method, args = lister(kind, namespace)
     while True:
         try:
-            for item in watch.Watch().stream(lister, label_selector=cfg.selector,
+            for item in watch.Watch().stream(method, *args, label_selector=cfg.selector,
                                              timeout_seconds=cfg.server_timeout,
                                              _request_timeout=cfg.client_timeout):
                 if item["type"] in ("ADDED", "MODIFIED", "DELETED"):
