@@ -43,7 +43,7 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = {"CLUSTER_NAME": "gitops-lab-bench", "REGISTRY_NAME": "kind-registry-bench", "REGISTRY_PORT": "5085",
+ENV = {"CLUSTER_NAME": "gitops-lab-perf", "REGISTRY_NAME": "kind-registry-perf", "REGISTRY_PORT": "5185",
        "NO_COLOR": "1"}
 LOCK = "/tmp/reallab.lock"
 ENVIRONMENTS = ("dev", "staging", "production")
