@@ -34,6 +34,7 @@ import fcntl
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -249,7 +250,9 @@ def main() -> None:
     refs = {"before": before[:12], "after": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short=12",
                                                             args.after], capture_output=True, text=True,
                                                            check=True).stdout.strip()}
-    sides = [args.only] if args.only else ["before", "after"]
+    # Killed (SIGTERM): unwind like Ctrl-C, so the pass in progress tears its cluster down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sides = [args.only] if args.only else ["after", "before"]  # (after first: a broken branch stops early)
     results = {name: {s: [] for s in SCENARIOS} for name in ("before", "after")}
     with tempfile.TemporaryDirectory() as tmp:
         repos = {name: clone(before if name == "before" else args.after, Path(tmp) / name) for name in sides}
