@@ -108,7 +108,11 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("sync", "Publish flux-cd/ as an OCI artifact, apply the Flux bootstrap, reconcile, wait for Ready.",
               sync.ensure, "GitOps sync through Flux", results=("app_push", "flux"),
               files=lambda c: sync.gitops_files(), ready=(sync.is_ready,),
-              settings=("GITOPS_SOURCE", "GITHUB_USER", "GITHUB_REPO", "GIT_BRANCH", "REGISTRY_PORT")),
+              # Every setting the rendered bootstrap depends on: a change re-renders and re-applies it
+              # (reality checks see a missing or unready object, not a URL or a path that differs).
+              settings=("GITOPS_SOURCE", "GITHUB_USER", "GITHUB_REPO", "GIT_BRANCH", "REGISTRY_PORT", "REGISTRY_NAME",
+                        "REGISTRY", "REGISTRY_PROVIDER", "REGISTRY_USERNAME", "CLUSTER_PROVIDER", "MONITORING",
+                        "MIRRORS", "CHART_MIRRORS")),
     Operation("verify", "Check Flux Ready, image and pods per environment, the app's routes (changes nothing).",
               verify.run, "check the lab end to end", needs=("sync",), mutates=False, invoke=True),
     # What setup runs is dodo.py's GRAPH.

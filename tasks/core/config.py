@@ -214,6 +214,10 @@ SETTINGS: tuple[Setting, ...] = (
             _one_of("kind", "existing")),
     Setting("REGISTRY", "", "remote registry for the image and the GitOps artifact (empty: the local one)",
             _remote_registry),
+    Setting("CHART_MIRRORS", "", "where the cluster's Flux reads the infrastructure's Helm charts instead of their "
+            "registry (kube-prometheus-stack's: ghcr.io), host=URL[,host=URL], e.g. ghcr.io=https://harbor.example.com/ghcr "
+            "(a company's proxy cache for a cluster that cannot reach ghcr.io; http:// means plain HTTP). "
+            "Default: the lab's mirror with MIRRORS on or offline, else the registry itself", _mirror_remotes),
     Setting("REGISTRY_PROVIDER", "generic", "how Flux authenticates to REGISTRY (workload identity: aws, azure, gcp)",
             _one_of("generic", "aws", "azure", "gcp")),
     Setting("REGISTRY_USERNAME", "", "username for REGISTRY when not using a provider"),

@@ -343,10 +343,13 @@ class ChartSource:
 
 
 def chart_sources(cfg) -> list[ChartSource]:
+    """The charts the lab's mirrors hold (`doit mirror_fill` copies them): none without mirrors."""
+    return declared_chart_sources(cfg) if enabled(cfg) else []
+
+
+def declared_chart_sources(cfg) -> list[ChartSource]:
     """The OCIRepositories on an upstream registry in the infrastructure layer MONITORING picks,
     read from flux-cd/ (where they are declared) — kube-prometheus-stack's chart with `full`."""
-    if not enabled(cfg):
-        return []
     import yaml
 
     from tasks.core import names
@@ -367,7 +370,8 @@ def chart_sources(cfg) -> list[ChartSource]:
 
 
 def point_charts_at_mirrors(docs: list[dict], cfg) -> list[dict]:
-    """The bootstrap's infrastructure Kustomization reads its chart sources from the mirrors."""
+    """The bootstrap's infrastructure Kustomization reads its chart sources from the mirrors (CHART_MIRRORS'
+    or the lab's)."""
     from tasks.core import names
     patches = chart_patches(cfg)
     for doc in docs:
@@ -376,16 +380,30 @@ def point_charts_at_mirrors(docs: list[dict], cfg) -> list[dict]:
     return docs
 
 
+def chart_mirrors(cfg) -> dict[str, str]:
+    """CHART_MIRRORS as host → URL (no trailing slash)."""
+    return {host.strip(): url.strip().rstrip("/") for host, sep, url in
+            (item.partition("=") for item in cfg.CHART_MIRRORS.split(",")) if sep}
+
+
 def chart_patches(cfg) -> list[dict]:
-    """Patches for the infrastructure Kustomization: each chart source read from its mirror."""
+    """Patches for the infrastructure Kustomization: each chart source read from CHART_MIRRORS' URL
+    for its registry, else from the lab's mirror of it (MIRRORS on/offline), else left as declared."""
     patches = []
-    for src in chart_sources(cfg):
+    given = chart_mirrors(cfg)
+    for src in declared_chart_sources(cfg):
         ref = src.ref
         up = upstream_of(ref)
         _, path, _ = split_ref(ref)
+        if up.host in given:
+            scheme, _, where = given[up.host].partition("://")
+            spec = {"url": f"oci://{where}/{path}", **({"insecure": True} if scheme == "http" else {})}
+        elif enabled(cfg):
+            spec = {"url": f"oci://{in_cluster(cfg, up)}/{path}", "insecure": True}
+        else:
+            continue
         patch = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
-                 "metadata": {"name": src.name, "namespace": src.namespace},
-                 "spec": {"url": f"oci://{in_cluster(cfg, up)}/{path}", "insecure": True}}
+                 "metadata": {"name": src.name, "namespace": src.namespace}, "spec": spec}
         patches.append({"patch": json.dumps(patch), "target": {"kind": "OCIRepository", "name": src.name,
                                                                 "namespace": src.namespace}})
     return patches

@@ -13,6 +13,11 @@ from tests.e2e.test_cluster import assert_app_pods_on_workers, assert_flux_ready
 pytestmark = pytest.mark.e2e
 
 EXISTING = {"CLUSTER_PROVIDER": "existing", "KUBE_CONTEXT": CONTEXT, "REGISTRY": f"localhost:{E2E_ENV['REGISTRY_PORT']}"}
+if setting("MIRRORS", "off") != "off":
+    # The lab runs no mirror for an existing cluster, so the chart's source would fall back to ghcr.io,
+    # which this sandbox cannot reach: name the mirror the kind lab left, as a user names their proxy
+    # cache. The bootstrap is then the kind lab's own: setup must change nothing at all.
+    EXISTING["CHART_MIRRORS"] = f"ghcr.io=http://{E2E_ENV['REGISTRY_NAME']}-mirror-ghcr-io:5000"
 
 
 def clusters() -> list[str]:

@@ -286,3 +286,54 @@ def test_split_ref_normalises_like_docker():
         ("registry.k8s.io", "metrics-server/metrics-server", "sha256:ab")
     assert mirrors.split_ref("localhost:5001/lab-app:abc") == ("localhost:5001", "lab-app", "abc")
     assert mirrors.upstream_of("localhost:5001/lab-app:abc") is None
+
+
+def test_existing_provider_on_the_labs_cluster_reads_the_chart_where_chart_mirrors_says(lab):
+    """The lab's own kind cluster driven as CLUSTER_PROVIDER=existing (the e2e suite does this): the lab
+    runs no mirror then, so the chart's source falls back to ghcr.io unless CHART_MIRRORS names where the
+    cluster reads it. Naming the lab's mirror keeps infrastructure exactly as it was: nothing reconciled."""
+    proc = lab.doit("setup", "MIRRORS=on")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    existing = ("CLUSTER_PROVIDER=existing", "KUBE_CONTEXT=kind-gitops-lab", f"REGISTRY=localhost:{lab.port}")
+
+    def generations() -> dict[str, int]:
+        return {kind: kubectl_json(lab, "-n", ns, "get", kind, name)["metadata"]["generation"] for kind, ns, name in (
+            ("kustomization", "flux-system", "infrastructure"), ("ocirepository", "monitoring", "kube-prometheus-stack"))}
+
+    was = generations()
+    lab.world.clear_calls()
+    same = lab.doit("setup", *existing, "CHART_MIRRORS=ghcr.io=http://kind-registry-mirror-ghcr-io:5000")
+    assert same.returncode == 0, same.stdout + same.stderr
+    source = kubectl_json(lab, "-n", "monitoring", "get", "ocirepository", "kube-prometheus-stack")
+    assert source["spec"]["url"] == CHART_MIRROR_URL and source["spec"]["insecure"] is True
+    assert generations() == was, "the infrastructure Kustomization or the chart's source was changed"
+    assert not [c for c in lab.mutating() if c.startswith(("docker run", "docker rm", "kind "))], lab.mutating()
+
+    # a company's proxy cache over TLS: no `insecure`, the path prefix kept
+    proxy = lab.doit("setup", *existing, "CHART_MIRRORS=ghcr.io=https://harbor.example.com/ghcr/")
+    assert proxy.returncode == 0, proxy.stdout + proxy.stderr
+    source = kubectl_json(lab, "-n", "monitoring", "get", "ocirepository", "kube-prometheus-stack")
+    assert source["spec"]["url"] == \
+        "oci://harbor.example.com/ghcr/prometheus-community/charts/kube-prometheus-stack"
+    assert "insecure" not in source["spec"]
+
+    # without it, the chart comes from where flux-cd/ declares it
+    plain = lab.doit("setup", *existing)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    source = kubectl_json(lab, "-n", "monitoring", "get", "ocirepository", "kube-prometheus-stack")
+    assert source["spec"]["url"] == "oci://ghcr.io/prometheus-community/charts/kube-prometheus-stack"
+
+
+def test_chart_mirrors_is_checked_like_mirror_remotes(lab):
+    proc = lab.doit("setup", "CHART_MIRRORS=harbor.example.com")
+    assert proc.returncode != 0 and "invalid CHART_MIRRORS" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_setting_that_changes_the_bootstrap_redoes_the_sync(built):
+    """MONITORING shapes the bootstrap (the infrastructure Kustomization's path) but no reality check
+    reads it: the setting itself must make sync run again."""
+    proc = built.doit("setup", "MONITORING=crds")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "▶ sync:" in proc.stdout
+    ks = kubectl_json(built, "-n", "flux-system", "get", "kustomization", "infrastructure")
+    assert ks["spec"]["path"].endswith("infrastructure/crds"), ks["spec"]["path"]
