@@ -16,8 +16,21 @@ LOG=${DOCKERD_LOG:-/var/log/gitops-lab-dockerd.log}
 say() { printf 'engine: %s\n' "$*"; }
 die() { printf 'engine: error: %s\n' "$*" >&2; exit 1; }
 
+HOST_CA=/usr/local/libexec/gitops-lab/host-ca.crt
+# The wrapper and the host's CA bundle it hands to containers (see runc-wrapper): files dockerd reads
+# at each container start, so refreshing them needs no restart.
+install_wrapper() {
+  install -D -m 0755 "$HERE/runc-wrapper" "$WRAPPER"
+  install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$HOST_CA"
+}
+
 if docker info >/dev/null 2>&1; then
-  say "a Docker daemon already answers ($(docker version -f '{{.Server.Version}}' 2>/dev/null)); left as it is"
+  if [ -e "$MARKER" ] && [ "$(id -u)" = 0 ]; then
+    install_wrapper
+    say "a Docker daemon this script set up already answers ($(docker version -f '{{.Server.Version}}' 2>/dev/null)); its runc wrapper refreshed"
+  else
+    say "a Docker daemon already answers ($(docker version -f '{{.Server.Version}}' 2>/dev/null)); left as it is"
+  fi
   exit 0
 fi
 [ "$(id -u)" = 0 ] || die "no Docker daemon answers and starting one needs root (sudo $0)"
@@ -30,7 +43,7 @@ if ! command -v dockerd >/dev/null 2>&1; then
 fi
 
 # runc refuses --privileged (kind's nodes) when the capability bounding set lacks a
-# capability Docker asks for; only then route runc through the wrapper.
+# capability Docker asks for (the wrapper then drops it).
 missing_cap_sys_resource() {
   local bnd
   bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
@@ -39,8 +52,10 @@ missing_cap_sys_resource() {
 mkdir -p /etc/docker
 if [ -e /etc/docker/daemon.json ] && [ ! -e "$MARKER" ]; then
   say "/etc/docker/daemon.json exists and is not ours; starting dockerd with it unchanged"
-elif missing_cap_sys_resource; then
-  install -D -m 0755 "$HERE/runc-wrapper" "$WRAPPER"
+else
+  # Always through the wrapper here: it drops capabilities only when the bounding set lacks them, and
+  # gives builds the host's CA without putting it in any image.
+  install_wrapper
   cat > /etc/docker/daemon.json <<JSON
 {
   "runtimes": {"lab-runc": {"path": "$WRAPPER"}},
@@ -48,9 +63,10 @@ elif missing_cap_sys_resource; then
 }
 JSON
   touch "$MARKER"
-  say "CAP_SYS_RESOURCE is not in this sandbox's bounding set: runc goes through $WRAPPER"
-else
-  rm -f /etc/docker/daemon.json "$MARKER"
+  if missing_cap_sys_resource; then
+    say "CAP_SYS_RESOURCE is not in this sandbox's bounding set: runc goes through $WRAPPER, which drops it"
+  fi
+  say "containers get the host's CA bundle at /dev/gitops-lab-host-ca.crt (PIP_CERT), outside their images"
 fi
 
 if ! pgrep -x dockerd >/dev/null 2>&1; then

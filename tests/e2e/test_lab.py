@@ -15,7 +15,7 @@ import time
 import pytest
 import requests
 
-from tests.e2e.conftest import CLONE, CONTEXT, ENVS, doit, images, kubectl, ran
+from tests.e2e.conftest import CLONE, CONTEXT, E2E_ENV, ENVS, doit, images, kubectl, ran
 from tests.e2e.incluster import Loader
 
 pytestmark = pytest.mark.e2e
@@ -81,6 +81,39 @@ def test_app_answers_on_port_8000_in_every_environment_with_its_size(lab):
             assert work.status_code in (200, 500) and "ok" in work.json()
         finally:
             proc.terminate()
+
+
+PEM = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+def _certificates(text: str) -> set[str]:
+    return {" ".join(c.split()) for c in PEM.findall(text)}
+
+
+def _file_of_image(image: str, path: str) -> str:
+    """A file as the image holds it: read from a created container (a running one would show mounts)."""
+    cid = subprocess.run(["docker", "create", image], check=True, capture_output=True, text=True).stdout.strip()
+    try:
+        return subprocess.run(["docker", "cp", f"{cid}:{path}", "-"], check=True, capture_output=True).stdout \
+            .decode(errors="replace")  # a tar stream of one file: the PEM blocks are found in it as they are
+    finally:
+        subprocess.run(["docker", "rm", cid], capture_output=True)
+
+
+def test_the_app_image_trusts_no_certificate_only_this_machine_trusts(lab):
+    """Builds here reach the package index through a gateway whose CA only the host trusts: the image
+    the lab deployed must not carry it (hack/engine gives builds that CA outside any image)."""
+    name = images()["dev"].split("@")[0]
+    image = f"localhost:{E2E_ENV['REGISTRY_PORT']}/{name.split('/', 1)[1]}"
+    host = _certificates(open("/etc/ssl/certs/ca-certificates.crt").read())
+    debian = _certificates(subprocess.run(["docker", "run", "--rm", "debian:bookworm-slim", "cat",
+                                           "/etc/ssl/certs/ca-certificates.crt"],
+                                          check=True, capture_output=True, text=True).stdout)
+    in_image = _certificates(_file_of_image(image, "/etc/ssl/certs/ca-certificates.crt"))
+    assert len(in_image) > 100, "the app image has no CA bundle to read"
+    only_here = host - debian
+    assert not in_image & only_here, f"{len(in_image & only_here)} certificate(s) of this machine in {image}"
+    assert "BEGIN CERTIFICATE" not in _file_of_image(image, "/usr/local/share/ca-certificates")
 
 
 def test_no_edit_rerun_changes_nothing_in_the_cluster(lab):
