@@ -179,6 +179,7 @@ def teardown(clone: Path, env: dict[str, str]) -> None:
 def one_pass(name: str, repo: Path, results: dict, n: int) -> None:
     """cold → no-op → app edit → manifest edit → (WATCH_ENVS=dev) app edit, then teardown."""
     env = {k: v for k, v in {**os.environ, **ENV}.items() if k not in ("LAB_STATE_DIR", "WATCH_ENVS")}
+    env["PYTHONPATH"] = str(repo)  # the clone's own tasks/, never an editable install's
 
     def doit(scenario: str | None, *args: str, watch_envs: str = "") -> Run:
         run = Run(repo, ("setup", *args), {**env, **({"WATCH_ENVS": watch_envs} if watch_envs else {})})
@@ -259,7 +260,8 @@ def main() -> None:
         if os.environ.get("MIRRORS", "off") != "off":
             with real_lab_lock():  # not timed: fills the mirrors both sides pull from (they outlive teardown)
                 fill = subprocess.run([sys.executable, "-m", "doit", "mirror_fill"], cwd=repos[sides[0]],
-                                      env={**os.environ, **ENV}, capture_output=True, text=True, timeout=3600)
+                                      env={**os.environ, **ENV, "PYTHONPATH": str(repos[sides[0]])},
+                                      capture_output=True, text=True, timeout=3600)
                 if fill.returncode != 0:
                     sys.exit(f"doit mirror_fill failed\n{fill.stdout[-3000:]}\n{fill.stderr[-2000:]}")
         for n in range(1, args.runs + 1):
