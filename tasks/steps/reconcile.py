@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tasks.core import console, kube, names, parallel
+from tasks.core import console, flux_status, kube, names, parallel
+from tasks.core.errors import LabError
 
 KS_KIND = "kustomizations.kustomize.toolkit.fluxcd.io"
 SOURCE_KINDS = {"oci": "ocirepositories.source.toolkit.fluxcd.io", "git": "gitrepositories.source.toolkit.fluxcd.io"}
@@ -140,14 +141,19 @@ def run(lab, todo: Plan) -> None:
 
     parallel.side_by_side(fetch, todo.sources)
     infra = names.layer(names.INFRASTRUCTURE)
-    if todo.infrastructure == "reconcile":
-        # Its own spec.timeout: the first install of kube-prometheus-stack takes minutes.
-        lab.mutate("flux", "reconcile", "kustomization", infra.name, *ctx, f"--timeout={infra.timeout}", timeout=1000)
-    elif todo.infrastructure == "wait" and not lab.dry_run:  # (a dry run pushed no revision to wait for)
-        # A watch, no request: Flux applies the new revision to infrastructure by itself.
-        lab.probe("kubectl", *kube.kubectl_args(lab.cfg, "-n", names.FLUX_NAMESPACE, "wait", f"{KS_KIND}/{infra.name}",
-                                                f"--for=jsonpath={{.status.lastAppliedRevision}}={todo.revision}",
-                                                f"--timeout={infra.timeout}"), timeout=1000)
+    try:
+        if todo.infrastructure == "reconcile":
+            # Its own spec.timeout: the first install of kube-prometheus-stack takes minutes.
+            lab.mutate("flux", "reconcile", "kustomization", infra.name, *ctx, f"--timeout={infra.timeout}",
+                       timeout=1000)
+        elif todo.infrastructure == "wait" and not lab.dry_run:  # (a dry run pushed no revision to wait for)
+            # A watch, no request: Flux applies the new revision to infrastructure by itself.
+            lab.probe("kubectl", *kube.kubectl_args(lab.cfg, "-n", names.FLUX_NAMESPACE, "wait",
+                                                    f"{KS_KIND}/{infra.name}",
+                                                    f"--for=jsonpath={{.status.lastAppliedRevision}}={todo.revision}",
+                                                    f"--timeout={infra.timeout}"), timeout=1000)
+    except LabError as failed:
+        raise infrastructure_blocker(lab) or failed from None
 
     def roll(env: str) -> None:
         layer = names.layer(names.APP_LAYERS[env])
@@ -156,3 +162,49 @@ def run(lab, todo: Plan) -> None:
     if len(todo.apps) > 1:
         console.info(f"reconciling {', '.join(names.APP_LAYERS[e] for e in todo.apps)} side by side")
     parallel.side_by_side(roll, todo.apps)
+
+
+def infrastructure_blocker(lab) -> LabError | None:
+    """Why infrastructure did not become Ready, read once after it failed: flux itself only says
+    "context deadline exceeded". Its health checks wait for the charts it installs: a chart source that
+    cannot fetch (a registry the cluster does not reach: the usual cause), else a HelmRelease not Ready."""
+    from tasks.steps import mirrors
+    objs = flux_status.objects(lab, quiet=True, fresh=True)
+    charts = {(src.namespace, src.name) for src in mirrors.declared_chart_sources(lab.cfg)}
+    for obj in objs:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") != "OCIRepository" or (meta.get("namespace"), meta.get("name")) not in charts \
+                or kube.is_true(obj):
+            continue
+        _, reason, message = kube.condition(obj)
+        url = (obj.get("spec") or {}).get("url", "")
+        host = url.removeprefix("oci://").split("/", 1)[0]
+        if mirrors.upstream_of(url.removeprefix("oci://")):
+            fix = (f"let the cluster reach {host}, or name a registry it reaches that mirrors {host}: "
+                   f"CHART_MIRRORS={host}=https://… (README \"From kind to a real cluster\"); MONITORING=crds "
+                   "installs no chart; then `doit setup`")
+        else:
+            fix = (f"check that the cluster reaches {host} and that it holds the chart (CHART_MIRRORS; "
+                   "`doit mirror_status` for the lab's own mirrors); then `doit setup`")
+        return LabError(f"{kube.ref(obj)} cannot fetch its chart from {url}: {reason or 'not Ready'}: "
+                        f"{_short(message)}",
+                        "Flux's source-controller fetches the chart inside the cluster; infrastructure waits for "
+                        "the HelmRelease that installs it", fix)
+    for obj in objs:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") != "HelmRelease" or kube.is_true(obj) or (obj.get("spec") or {}).get("suspend"):
+            continue
+        _, reason, message = kube.condition(obj)
+        stalled = kube.is_true(obj, "Stalled")
+        retry = (f"`flux reconcile helmrelease {meta.get('name')} -n {meta.get('namespace')} --reset "
+                 f"--context {lab.cfg.KUBE_CONTEXT}` (helm-controller stopped retrying)" if stalled else
+                 "`doit setup` waits for it again")
+        return LabError(f"{kube.ref(obj)} is not Ready: {reason or 'no reason given'}: {_short(message)}",
+                        "infrastructure's health check waits for it", f"`doit flux_logs` says why; fix that, then "
+                        f"{retry}")
+    return None
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"

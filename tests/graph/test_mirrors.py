@@ -337,3 +337,14 @@ def test_a_setting_that_changes_the_bootstrap_redoes_the_sync(built):
     assert "▶ sync:" in proc.stdout
     ks = kubectl_json(built, "-n", "flux-system", "get", "kustomization", "infrastructure")
     assert ks["spec"]["path"].endswith("infrastructure/crds"), ks["spec"]["path"]
+
+
+def test_a_chart_the_cluster_cannot_fetch_is_named_with_its_reason_and_the_fix(built):
+    """Flux's own failure says only that it waited; the lab says which source failed, why and what to do."""
+    proc = built.doit("setup", "CHART_MIRRORS=ghcr.io=http://nowhere:5000")
+    assert proc.returncode != 0
+    line = proc.stderr.strip().splitlines()[0]
+    assert "Traceback" not in proc.stderr
+    assert "OCIRepository/monitoring/kube-prometheus-stack cannot fetch its chart from " \
+           "oci://nowhere:5000/prometheus-community/charts/kube-prometheus-stack" in line, proc.stderr
+    assert "no such host" in line and "CHART_MIRRORS" in line, line
