@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -280,12 +282,28 @@ def test_sigterm_drains_in_flight_requests(start_server, workers):
     assert len([d for d in srv.access_lines() if d["path"] == "/work"]) == n
 
 
+def _request_together(port: int, barrier: threading.Barrier, path: str = "/work"):
+    """One request on its own connection, connected first and sent when every other one is connected
+    too: a /work request can end 50 ms after it is sent, so N requests sent one by one by threads that
+    start under load are not all in flight at once."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.connect()
+        barrier.wait(timeout=10)
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
 def test_sigterm_without_drain_still_finishes_in_flight(start_server):
     srv = start_server(FAIL_RATE="0", SHUTDOWN_DRAIN_SEC="0")
     srv.wait_ready()
     n = 20
+    barrier = threading.Barrier(n)
     with ThreadPoolExecutor(n) as pool:
-        futures = [pool.submit(request, srv.port, "/work") for _ in range(n)]
+        futures = [pool.submit(_request_together, srv.port, barrier) for _ in range(n)]
         _wait_in_flight(srv, n)
         srv.proc.send_signal(signal.SIGTERM)
         results = [f.result(timeout=10) for f in futures]
