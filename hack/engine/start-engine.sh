@@ -21,7 +21,9 @@ HOST_CA=/usr/local/libexec/gitops-lab/host-ca.crt
 # at each container start, so refreshing them needs no restart.
 install_wrapper() {
   install -D -m 0755 "$HERE/runc-wrapper" "$WRAPPER"
-  install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$HOST_CA"
+  if [ -r /etc/ssl/certs/ca-certificates.crt ]; then
+    install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$HOST_CA"
+  fi
 }
 
 if docker info >/dev/null 2>&1; then
