@@ -48,10 +48,15 @@ UPSTREAMS = (
 )
 
 
+def host_urls(value: str) -> dict[str, str]:
+    """A host=URL[,host=URL] setting (MIRROR_REMOTES, CHART_MIRRORS) as host → URL, no trailing slash."""
+    return {host.strip(): url.strip().rstrip("/") for host, sep, url in
+            (item.partition("=") for item in value.split(",")) if sep}
+
+
 def remote(cfg, up: Upstream) -> str:
     """What the mirror of `up` fetches from: MIRROR_REMOTES' URL for its host, else the registry itself."""
-    overrides = dict(item.strip().split("=", 1) for item in cfg.MIRROR_REMOTES.split(",") if "=" in item)
-    return overrides.get(up.host, up.remote).rstrip("/")
+    return host_urls(cfg.MIRROR_REMOTES).get(up.host, up.remote).rstrip("/")
 
 
 def enabled(cfg) -> bool:
@@ -380,17 +385,11 @@ def point_charts_at_mirrors(docs: list[dict], cfg) -> list[dict]:
     return docs
 
 
-def chart_mirrors(cfg) -> dict[str, str]:
-    """CHART_MIRRORS as host → URL (no trailing slash)."""
-    return {host.strip(): url.strip().rstrip("/") for host, sep, url in
-            (item.partition("=") for item in cfg.CHART_MIRRORS.split(",")) if sep}
-
-
 def chart_patches(cfg) -> list[dict]:
     """Patches for the infrastructure Kustomization: each chart source read from CHART_MIRRORS' URL
     for its registry, else from the lab's mirror of it (MIRRORS on/offline), else left as declared."""
     patches = []
-    given = chart_mirrors(cfg)
+    given = host_urls(cfg.CHART_MIRRORS)
     for src in declared_chart_sources(cfg):
         ref = src.ref
         up = upstream_of(ref)
