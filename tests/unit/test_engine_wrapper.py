@@ -39,7 +39,7 @@ DOCKER_MOUNTS = [{"destination": "/proc", "type": "proc", "source": "proc"},
 
 def test_the_ca_is_bound_read_only_under_dev_after_its_tmpfs_and_pip_is_pointed_at_it(wrapper, tmp_path):
     path = spec_file(tmp_path, DOCKER_MOUNTS)
-    wrapper.add_host_ca(str(path))
+    wrapper.edit(str(path), wrapper.add_host_ca)
     spec = json.loads(path.read_text())
     dests = [m["destination"] for m in spec["mounts"]]
     assert dests.index("/dev/gitops-lab-host-ca.crt") > dests.index("/dev")  # made in the tmpfs, not the image
@@ -47,24 +47,42 @@ def test_the_ca_is_bound_read_only_under_dev_after_its_tmpfs_and_pip_is_pointed_
     assert bind["source"] == str(wrapper.ca) and bind["type"] == "bind" and "ro" in bind["options"]
     assert "PIP_CERT=/dev/gitops-lab-host-ca.crt" in spec["process"]["env"]
     # a second start of the same bundle changes nothing more
-    wrapper.add_host_ca(str(path))
+    wrapper.edit(str(path), wrapper.add_host_ca)
     assert json.loads(path.read_text()) == spec
 
 
 def test_without_a_dev_tmpfs_or_without_the_ca_nothing_is_added(wrapper, tmp_path):
     path = spec_file(tmp_path, DOCKER_MOUNTS[:1])
     before = path.read_text()
-    wrapper.add_host_ca(str(path))
+    wrapper.edit(str(path), wrapper.add_host_ca)
     assert path.read_text() == before  # the mount point would be made in the image's root filesystem
     wrapper.ca.unlink()
     path = spec_file(tmp_path, DOCKER_MOUNTS)
     before = path.read_text()
-    wrapper.add_host_ca(str(path))
+    wrapper.edit(str(path), wrapper.add_host_ca)
     assert path.read_text() == before
 
 
 def test_a_pip_cert_the_image_sets_is_kept(wrapper, tmp_path):
     path = spec_file(tmp_path, DOCKER_MOUNTS, env=("PIP_CERT=/etc/mine.pem",))
-    wrapper.add_host_ca(str(path))
+    wrapper.edit(str(path), wrapper.add_host_ca)
     assert [e for e in json.loads(path.read_text())["process"]["env"] if e.startswith("PIP_CERT=")] == \
         ["PIP_CERT=/etc/mine.pem"]
+
+
+def test_one_edit_drops_the_missing_capabilities_and_adds_the_ca(wrapper, tmp_path, monkeypatch):
+    monkeypatch.setattr(wrapper, "bounding_set", lambda: {"CAP_CHOWN", "CAP_SYS_ADMIN"})
+    path = tmp_path / "config.json"
+    caps = ["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_SYS_RESOURCE"]
+    path.write_text(json.dumps({"process": {"env": [], "capabilities": {"bounding": caps, "effective": caps}},
+                                "mounts": DOCKER_MOUNTS}))
+    wrapper.edit(str(path), wrapper.strip(("process", "capabilities")), wrapper.add_host_ca)
+    spec = json.loads(path.read_text())
+    assert spec["process"]["capabilities"] == {"bounding": ["CAP_CHOWN", "CAP_SYS_ADMIN"],
+                                               "effective": ["CAP_CHOWN", "CAP_SYS_ADMIN"]}
+    assert "PIP_CERT=/dev/gitops-lab-host-ca.crt" in spec["process"]["env"]
+    # an exec's --process file: the capabilities at its top level
+    proc = tmp_path / "process.json"
+    proc.write_text(json.dumps({"capabilities": {"ambient": caps}}))
+    wrapper.edit(str(proc), wrapper.strip(("capabilities",)))
+    assert json.loads(proc.read_text()) == {"capabilities": {"ambient": ["CAP_CHOWN", "CAP_SYS_ADMIN"]}}
