@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 
 from tasks.core.errors import LabError
@@ -10,6 +11,17 @@ from tasks.core.tools import Result
 
 def kubectl_args(cfg, *args) -> tuple:
     return ("--context", cfg.KUBE_CONTEXT, *args)
+
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+
+
+def duration_seconds(text):
+    """A Go duration (`5m`, `1m0s`) in seconds; None for anything else. The API server writes `5m` back
+    as `5m0s`: the same value."""
+    if not isinstance(text, str) or not text or _GO_DURATION.sub("", text):
+        return None
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[u] for n, u in _GO_DURATION.findall(text))
 
 
 def custom_resource(resource: str) -> str | None:

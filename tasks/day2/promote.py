@@ -7,7 +7,7 @@ import json
 
 from tasks.core import console, flux_status, kube, names
 from tasks.core.errors import LabError
-from tasks.steps import sync
+from tasks.steps import reconcile, sync
 from tasks.steps.pinning import (CHAIN, KS_KIND, OCI_KIND, bootstrap_matches, pinned, source_name,
                                  vars_configmap)
 
@@ -79,11 +79,9 @@ def run(lab) -> dict:
              stdin=json.dumps(vars_configmap(target, src["image"])), timeout=60)
     lab.mutate("flux", "tag", "artifact", f"oci://{lab.cfg.image_registry}/{sync.ARTIFACT}@{src['revision']}",
              "--tag", target, *sync.auth_args(lab.cfg), timeout=120)
-    ctx = ("--context", lab.cfg.KUBE_CONTEXT)
-    lab.mutate("flux", "reconcile", "source", "oci", source_name(target), "-n", names.FLUX_NAMESPACE, *ctx,
-             "--timeout=3m", timeout=240)
-    lab.mutate("flux", "reconcile", "kustomization", names.APP_LAYERS[target], "-n", names.FLUX_NAMESPACE, *ctx, "--timeout=5m",
-             timeout=400)
+    # as a sync asks Flux: the source fetches the new tag, then the environment applies it
+    reconcile.request(lab, [(OCI_KIND, source_name(target))], timeout="3m")
+    reconcile.request(lab, [(KS_KIND, names.APP_LAYERS[target])], timeout="5m")
     if lab.dry_run:
         return {"promoted": target}
     flux_status.wait_ready(lab, timeout=600)

@@ -6,7 +6,10 @@ and point at `doit recreate_cluster`.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import tarfile
+import time
 from pathlib import Path
 
 from tasks.core import console, containers, floors, kube, names, state
@@ -141,15 +144,11 @@ data:
 
 def wire_registry(lab) -> None:
     """kind's local-registry recipe, steps 3-5; each write only where it differs."""
+    files = {f"{registry_dir(lab.cfg)}/hosts.toml": hosts_toml(lab.cfg)}
+    if mirrors.enabled(lab.cfg):
+        files.update(mirrors.node_files(lab.cfg))
     for node in nodes(lab):
-        target = f"{registry_dir(lab.cfg)}/hosts.toml"
-        have = lab.probe("docker", "exec", node, "cat", target, check=False)
-        if have.ok and have.out == hosts_toml(lab.cfg):
-            continue
-        lab.mutate("docker", "exec", node, "mkdir", "-p", registry_dir(lab.cfg), timeout=30)
-        lab.mutate("docker", "exec", "-i", node, "cp", "/dev/stdin", target, stdin=hosts_toml(lab.cfg), timeout=30)
-    for node in nodes(lab) if mirrors.enabled(lab.cfg) else ():
-        write_node_files(lab, node, mirrors.node_files(lab.cfg))
+        write_node_files(lab, node, files)
     registry = containers.find(lab, lab.cfg.REGISTRY_NAME)
     if registry is None and not lab.dry_run:
         console.info(f"registry {lab.cfg.REGISTRY_NAME} does not exist yet: `doit setup` creates and connects it")
@@ -161,13 +160,24 @@ def wire_registry(lab) -> None:
 
 
 def write_node_files(lab, node: str, files: dict[str, str]) -> None:
-    """One read per node decides; containerd re-reads certs.d on every pull, so no restart."""
+    """One read per node decides, one write (a tar on `docker cp`'s stdin: Docker creates the missing
+    folders) changes; containerd re-reads certs.d on every pull, so no restart."""
     have = lab.probe("docker", "exec", node, "cat", *files, check=False)
     if have.ok and have.out == "".join(files.values()):
         return
-    lab.mutate("docker", "exec", node, "mkdir", "-p", *sorted({f.rsplit("/", 1)[0] for f in files}), timeout=30)
-    for target, text in files.items():
-        lab.mutate("docker", "exec", "-i", node, "cp", "/dev/stdin", target, stdin=text, timeout=30)
+    lab.mutate("docker", "cp", "-", f"{node}:/", stdin=node_archive(files), timeout=30)
+
+
+def node_archive(files: dict[str, str]) -> bytes:
+    """FILES (absolute path -> text) as a tar archive rooted at /: root-owned, mode 0644."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, text in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def use_context(lab) -> None:

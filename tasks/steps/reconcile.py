@@ -8,24 +8,30 @@ What an edit can change, read from the graph of Flux objects (flux-cd/bootstrap)
 - an app edit changes the image, so lab-vars: the apps Kustomizations that substitute it, nothing else
   (the artifact, its source and infrastructure cannot have changed);
 - an edit under flux-cd/ is a new artifact revision: the source fetches it now. Flux then re-applies
-  every Kustomization of that source by itself (a new revision is a trigger), and an apps Kustomization
-  applies only once infrastructure has applied the same revision (kustomize-controller's dependency
-  check; until then it waits `--requeue-dependency`, 30 s). So infrastructure is *reconciled* only when
-  its own folder changed (the artifact carries its digest as an annotation, which the OCIRepository's
-  status repeats); otherwise the lab waits, by a watch, for Flux's own re-apply of the new revision;
-  then it asks for the apps Kustomizations;
+  every Kustomization of that source by itself (a new revision is a trigger). The apps' `dependsOn`
+  has a `readyExpr` (flux-cd/bootstrap/base/apps.yaml): infrastructure applied its current spec once and
+  is Ready or re-applying, not "applied this very revision" (the built-in check, which made every edit
+  under apps/ wait for infrastructure's re-apply of an unchanged folder). So infrastructure is
+  *reconciled*, before the apps, only when its own folder changed (the artifact carries its digest as an
+  annotation, which the OCIRepository's status repeats); otherwise Flux re-applies it beside the apps
+  and nothing waits for it;
 - a bootstrap change (a setting, WATCH_ENVS) is a spec change of the objects it touched (their
   generation moved): those are reconciled.
 
 `flux reconcile` waits for its object (the apps Kustomizations have `wait: true`: for their rollout
-and health checks), so the environments are asked for side by side, each by its own command.
+and health checks), so the environments are asked for side by side, each by its own command. A source
+is asked for by `request`: the same annotation, then a watch instead of flux's 2-second poll (a fetch
+takes well under a second; the poll made it 2 s).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from tasks.core import console, flux_status, kube, names, parallel
 from tasks.core.errors import LabError
+from tasks.core.tools import tail
 
 KS_KIND = "kustomizations.kustomize.toolkit.fluxcd.io"
 SOURCE_KINDS = {"oci": "ocirepositories.source.toolkit.fluxcd.io", "git": "gitrepositories.source.toolkit.fluxcd.io"}
@@ -71,8 +77,7 @@ def observe(lab) -> Before:
 @dataclass
 class Plan:
     sources: list[str] = field(default_factory=list)  # fetch now (the lab's source, seeded pinned sources)
-    infrastructure: str = ""  # "reconcile", "wait" (for Flux's own re-apply of `revision`) or "" (nothing)
-    revision: str = ""  # the revision infrastructure is waited for
+    infrastructure: bool = False  # reconciled (and waited for) before the apps
     apps: list[str] = field(default_factory=list)  # environments whose apps Kustomization is reconciled
     why: list[str] = field(default_factory=list)  # one phrase per decision, for the log
 
@@ -99,15 +104,15 @@ def plan(before: Before, *, source: str, digest: str | None, infrastructure_dige
     infra = names.INFRASTRUCTURE
     infra_at = (before.kustomizations.get(infra) or {}).get("status", {}).get("lastAppliedRevision")
     if first or not before.ready(infra) or infra in changed or (current and infra_at != fetched):
-        todo.infrastructure = "reconcile"
+        todo.infrastructure = True
         todo.why.append(f"{infra}: not Ready at the current revision, or its spec changed")
     elif not current:
         had = ((before.sources.get(source) or {}).get("status") or {}).get("artifact", {}).get("metadata") or {}
         if digest and had.get(INFRASTRUCTURE_DIGEST) == infrastructure_digest:
-            todo.infrastructure, todo.revision = "wait", f"latest@{digest}"
-            todo.why.append(f"{infra}: unchanged; Flux re-applies the new revision itself")
+            # the apps' readyExpr lets them apply while Flux re-applies this unchanged folder
+            todo.why.append(f"{infra}: unchanged; Flux re-applies the new revision itself, the apps do not wait")
         else:
-            todo.infrastructure = "reconcile"
+            todo.infrastructure = True
             todo.why.append(f"{infra}: its folder changed")
     for env in (*follow, *seeded):
         layer = names.APP_LAYERS[env]
@@ -130,38 +135,67 @@ def plan(before: Before, *, source: str, digest: str | None, infrastructure_dige
 
 def run(lab, todo: Plan) -> None:
     """Sources first, then infrastructure, then every environment side by side."""
-    ctx = ("-n", names.FLUX_NAMESPACE, "--context", lab.cfg.KUBE_CONTEXT)
     for line in todo.why:
         console.info(line)
     kind = "oci" if lab.cfg.GITOPS_SOURCE == "oci" else "git"
-
-    def fetch(source: str) -> None:
-        lab.mutate("flux", "reconcile", "source", kind if source == names.SOURCE else "oci", source, *ctx,
-                   "--timeout=3m", timeout=240)
-
-    parallel.side_by_side(fetch, todo.sources)
-    infra = names.layer(names.INFRASTRUCTURE)
-    try:
-        if todo.infrastructure == "reconcile":
-            # Its own spec.timeout: the first install of kube-prometheus-stack takes minutes.
-            lab.mutate("flux", "reconcile", "kustomization", infra.name, *ctx, f"--timeout={infra.timeout}",
-                       timeout=1000)
-        elif todo.infrastructure == "wait" and not lab.dry_run:  # (a dry run pushed no revision to wait for)
-            # A watch, no request: Flux applies the new revision to infrastructure by itself.
-            lab.probe("kubectl", *kube.kubectl_args(lab.cfg, "-n", names.FLUX_NAMESPACE, "wait",
-                                                    f"{KS_KIND}/{infra.name}",
-                                                    f"--for=jsonpath={{.status.lastAppliedRevision}}={todo.revision}",
-                                                    f"--timeout={infra.timeout}"), timeout=1000)
-    except LabError as failed:
-        raise infrastructure_blocker(lab) or failed from None
-
-    def roll(env: str) -> None:
-        layer = names.layer(names.APP_LAYERS[env])
-        lab.mutate("flux", "reconcile", "kustomization", layer.name, *ctx, f"--timeout={layer.timeout}", timeout=1000)
-
+    sources = [(SOURCE_KINDS[kind if s == names.SOURCE else "oci"], s) for s in todo.sources]
+    request(lab, sources, timeout="3m")
+    if todo.infrastructure:
+        infra = names.layer(names.INFRASTRUCTURE)
+        try:  # its own spec.timeout: the first install of kube-prometheus-stack takes minutes
+            request(lab, [(KS_KIND, infra.name)], timeout=infra.timeout)
+        except LabError as failed:
+            raise infrastructure_blocker(lab) or failed from None
     if len(todo.apps) > 1:
         console.info(f"reconciling {', '.join(names.APP_LAYERS[e] for e in todo.apps)} side by side")
-    parallel.side_by_side(roll, todo.apps)
+    request(lab, [(KS_KIND, names.APP_LAYERS[env]) for env in todo.apps],
+            timeout=max((names.layer(names.APP_LAYERS[e]).timeout for e in todo.apps),
+                        key=kube.duration_seconds, default="5m"))
+
+
+REQUESTED_AT = "reconcile.fluxcd.io/requestedAt"
+KIND_NAMES = {SOURCE_KINDS["oci"]: "OCIRepository", SOURCE_KINDS["git"]: "GitRepository", KS_KIND: "Kustomization"}
+
+
+def request(lab, objects: list[tuple[str, str]], *, timeout: str) -> None:
+    """What `flux reconcile` does, with a watch where flux polls every 2 s (a source's fetch takes well
+    under a second, a rollout's health check ends between two polls): one annotation of every object
+    (KIND: `plural.group`, NAME; in flux-system) with a new request, then, side by side, one watch per
+    object until its controller says it handled that request (status.lastHandledReconcileAt: set when a
+    reconcile ends, whether it worked or not); its Ready condition then tells how it went.
+    `apps-<env>` with `wait: true`: the watch ends after its rollout and health checks."""
+    if not objects:
+        return
+    token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    ns = ("-n", names.FLUX_NAMESPACE)
+    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, *ns, "annotate", "--overwrite",
+                                             *(f"{kind}/{name}" for kind, name in objects),
+                                             f"{REQUESTED_AT}={token}"), timeout=60)
+    if lab.dry_run:
+        return
+
+    def handled(obj: tuple[str, str]) -> None:
+        kind, name = obj
+        res = lab.probe("kubectl", *kube.kubectl_args(lab.cfg, *ns, "wait", f"{kind}/{name}",
+                                                      f"--for=jsonpath={{.status.lastHandledReconcileAt}}={token}",
+                                                      f"--timeout={timeout}", "-o", "json"),
+                        timeout=(kube.duration_seconds(timeout) or 300) + 60, check=False)
+        what = f"{KIND_NAMES.get(kind, kind)}/{names.FLUX_NAMESPACE}/{name}"
+        if not res.ok:
+            raise LabError(f"{what} did not finish the reconcile this run asked for within {timeout}",
+                           tail_of(res.err or res.out),
+                           "`doit flux_status` and `doit flux_logs` say what it is doing; then `doit setup` again")
+        status, reason, message = kube.condition(json.loads(res.out))
+        if status != "True":
+            raise LabError(f"{what} reconciliation failed: {reason or 'not Ready'}: {_short(message)}",
+                           "its controller tried and says why in its Ready condition",
+                           "`doit flux_logs` says more; fix the cause, then `doit setup`")
+
+    parallel.side_by_side(handled, objects)
+
+
+def tail_of(text: str) -> str:
+    return tail(text) or "kubectl printed nothing"
 
 
 def infrastructure_blocker(lab) -> LabError | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from pathlib import Path
 
 import yaml
@@ -275,15 +274,7 @@ def apply_monitoring(docs: list[dict], mode: str, root: str = ".") -> list[dict]
 
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-
-
-def _seconds(text):
-    """A Go duration (`5m`, `1m0s`) in seconds; None for anything else. The API server writes `5m` back
-    as `5m0s`: the same value."""
-    if not isinstance(text, str) or not text or _GO_DURATION.sub("", text):
-        return None
-    return sum(float(n) * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[u] for n, u in _GO_DURATION.findall(text))
+_seconds = kube.duration_seconds
 
 
 def _covers(live, want) -> bool:

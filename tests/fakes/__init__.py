@@ -162,6 +162,20 @@ class FakeWorld:
                 repo = {"path": repo, "password": password, "identity": identity}
             st.data.setdefault("git_repos", {})[url] = repo
 
+    def busy_kustomization(self, name, ticks=2, next_revision=False, namespace="flux-system", cluster="gitops-lab"):
+        """kustomize-controller busy re-applying Kustomization NAME in another worker: for TICKS controller
+        ticks (a fake CLI call runs one or two) it is "Reconciliation in progress" (Ready Unknown,
+        Progressing) at its last applied revision, as a dependant reconciled meanwhile sees it; then it
+        reconciles as usual. NEXT_REVISION: from the moment its source serves a new revision (Flux starts
+        every Kustomization of a source on a new revision), not from now."""
+        with self._locked() as st:
+            for o in st.data["clusters"][cluster]["objects"].values():
+                if o["kind"] == "Kustomization" and o["metadata"].get("namespace") == namespace \
+                        and o["metadata"]["name"] == name:
+                    o.setdefault("_fake", {})["busy_next" if next_revision else "busy"] = ticks
+                    return
+            raise KeyError(name)
+
     # ------------------------------------------------------------ out-of-band user actions
     def delete_cluster_by_hand(self, name):
         """`docker rm -f` of every node container of kind cluster NAME; the

@@ -696,3 +696,93 @@ spec:
                                 if int(k) == pid):
             assert not pid_alive(pid)
     assert p.pid not in world.background_pids()
+
+
+def _bootstrap_ready_expr():
+    """The readyExpr the lab's apps Kustomizations carry (flux-cd/bootstrap/base/apps.yaml)."""
+    import yaml
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with open(os.path.join(root, "flux-cd", "bootstrap", "base", "apps.yaml")) as f:
+        exprs = {d["spec"]["dependsOn"][0].get("readyExpr") for d in yaml.safe_load_all(f) if d}
+    assert len(exprs) == 1 and None not in exprs, exprs
+    return exprs.pop()
+
+
+def test_ready_expr_replaces_the_built_in_dependency_check(world, tmp_path):
+    """kustomize-controller v1.9: a dependsOn[].readyExpr (CEL) replaces the built-in check, whose
+    same-source rule makes a dependant wait until its dependency applied the very revision it reads."""
+    import yaml
+    port = free_port()
+    start_registry(world, port)
+    make_cluster(world, tmp_path)
+    assert run(world, "flux", "install").returncode == 0
+    assert run(world, "docker", "network", "connect", "kind", "kind-registry").returncode == 0
+    tree = gitops_tree(tmp_path)
+    (tree / "infra").mkdir()
+    (tree / "infra" / "kustomization.yaml").write_text("resources: [ns.yaml]\n")
+    (tree / "infra" / "ns.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: infra}\n")
+    qa = tree / "apps" / "qa"
+    qa.mkdir()
+    (qa / "kustomization.yaml").write_text("resources: [ns.yaml]\n")
+    (qa / "ns.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: qa}\n")
+
+    def publish(n):
+        url = "oci://localhost:%d/lab-gitops" % port
+        assert run(world, "flux", "push", "artifact", "%s:v%d" % (url, n), "--path=%s" % tree,
+                   "--source=file:///repo", "--revision=main@sha1:%d" % n).returncode == 0
+        assert run(world, "flux", "tag", "artifact", "%s:v%d" % (url, n), "--tag", "latest").returncode == 0
+
+    publish(1)
+    expr = _bootstrap_ready_expr()
+    objs = [d for d in yaml.safe_load_all(FLUX_OBJS)]
+    dev = objs[1]
+    dev["spec"]["dependsOn"] = [{"name": "infrastructure", "readyExpr": expr}]
+    builtin = yaml.safe_load(yaml.safe_dump(dev))
+    builtin["metadata"]["name"], builtin["spec"]["path"] = "apps-qa", "./apps/qa"
+    builtin["spec"]["dependsOn"] = [{"name": "infrastructure"}]
+    infra = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+             "metadata": {"name": "infrastructure", "namespace": "flux-system"},
+             "spec": {"interval": "10m", "path": "./infra", "prune": True, "wait": True,
+                      "sourceRef": {"kind": "OCIRepository", "name": "lab-gitops"}}}
+    assert run(world, "kubectl", "apply", "-f", "-", input=yaml.safe_dump_all([objs[0], infra, dev, builtin])).returncode == 0
+    for ks in ("infrastructure", "apps-dev", "apps-qa"):
+        r = run(world, "flux", "reconcile", "kustomization", ks, "--with-source")
+        assert r.returncode == 0, (ks, r.stderr)
+
+    # revision 2: while kustomize-controller re-applies infrastructure (Progressing, at revision 1), the
+    # dependants are reconciled
+    (tree / "apps" / "dev" / "app.yaml").write_text((tree / "apps" / "dev" / "app.yaml").read_text()
+                                                    .replace("replicas: 2", "replicas: 3"))
+    (qa / "ns.yaml").write_text("apiVersion: v1\nkind: Namespace\nmetadata: {name: qa, labels: {v: '2'}}\n")
+    publish(2)
+    world.busy_kustomization("infrastructure", ticks=2)
+    assert run(world, "flux", "reconcile", "source", "oci", "lab-gitops").returncode == 0
+    ks = {k["metadata"]["name"]: k for k in world.objects("gitops-lab", "Kustomization")}
+    assert ks["infrastructure"]["status"]["lastAppliedRevision"].startswith("latest@") and \
+        [c["status"] for c in ks["infrastructure"]["status"]["conditions"] if c["type"] == "Ready"] == ["Unknown"]
+    qa_cond = [c for c in ks["apps-qa"]["status"]["conditions"] if c["type"] == "Ready"][0]
+    assert (qa_cond["status"], qa_cond["reason"]) == ("False", "DependencyNotReady"), qa_cond
+    dev_cond = [c for c in ks["apps-dev"]["status"]["conditions"] if c["type"] == "Ready"][0]
+    assert dev_cond["status"] == "True", dev_cond
+    assert ks["apps-dev"]["status"]["lastAppliedRevision"] == \
+        world.objects("gitops-lab", "OCIRepository")[0]["status"]["artifact"]["revision"]
+    replicas = run(world, "kubectl", "get", "deploy", "app", "-n", "dev", "-o", "jsonpath={.spec.replicas}").stdout
+    assert replicas == "3"
+    # infrastructure done: the built-in check passes too (same revision)
+    r = run(world, "flux", "reconcile", "kustomization", "apps-qa")
+    assert r.returncode == 0, r.stderr
+
+    # a new infrastructure spec that does not apply: its observedGeneration stays behind, the apps wait
+    assert run(world, "kubectl", "patch", "kustomization", "infrastructure", "-n", "flux-system", "--type=merge",
+               "-p", '{"spec": {"path": "./nowhere"}}').returncode == 0
+    r = run(world, "flux", "reconcile", "kustomization", "infrastructure")
+    assert r.returncode == 1
+    r = run(world, "flux", "reconcile", "kustomization", "apps-dev")
+    assert r.returncode == 1 and "dependency 'flux-system/infrastructure' is not ready according to readyExpr eval" \
+        in r.stderr, r.stderr
+
+    # an expression that does not compile: terminal, as kustomize-controller says it
+    dev["spec"]["dependsOn"] = [{"name": "infrastructure", "readyExpr": "dep.status.conditions.exists("}]
+    assert run(world, "kubectl", "apply", "-f", "-", input=yaml.safe_dump(dev)).returncode == 0
+    r = run(world, "flux", "reconcile", "kustomization", "apps-dev")
+    assert r.returncode == 1 and "failed terminally due to configuration error" in r.stderr, r.stderr

@@ -1,7 +1,7 @@
 """The environments are rolled out and verified side by side, and a sync reconciles only what the edit
 can change (tasks/steps/reconcile.py): an app edit the apps Kustomizations, a manifest edit under apps/
-the source and the apps (infrastructure is waited for, not asked for), an edit under infrastructure/
-infrastructure too."""
+the source and the apps (infrastructure is neither asked for nor waited for: Flux re-applies it beside
+them), an edit under infrastructure/ infrastructure first."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,10 @@ import time
 from tasks.core import names
 from tests.graph.conftest import Running, has
 
-KS = "flux reconcile kustomization"
+# Flux is asked with its reconcile annotation, then each object is watched until it handled the request
+# (tasks/steps/reconcile.py: request); this is the watch of Kustomization KS<name>
+KS = "kubectl --context kind-gitops-lab -n flux-system wait kustomizations.kustomize.toolkit.fluxcd.io/"
+FETCH = "kubectl --context kind-gitops-lab -n flux-system wait ocirepositories.source.toolkit.fluxcd.io/lab-gitops "
 
 
 def edit(lab, rel: str, old: str | None = None, new: str | None = None) -> None:
@@ -28,10 +31,11 @@ def finished(lab, prefix: str) -> bool:
 
 
 def test_each_environment_rolls_out_while_another_is_held(built):
-    """dev's reconcile is held (the fake pauses it before it acts, up to 60 s): staging's and production's
-    must start and finish meanwhile. Run one after the other, they would wait for dev."""
+    """dev's reconcile is held (the fake pauses the watch that waits for it, up to 60 s): staging's and
+    production's must end meanwhile. Run one after the other, they would wait for dev."""
     edit(built, "app/server.py")
-    run = Running(built, "setup", FAKE_PAUSE_AT=f"{KS} apps-dev")
+    # the fakes match a prefix of the command without its global flags
+    run = Running(built, "setup", FAKE_PAUSE_AT="kubectl wait kustomizations.kustomize.toolkit.fluxcd.io/apps-dev")
     try:
         paused = built.world.state_dir + "/paused"
         deadline = time.monotonic() + 120
@@ -39,7 +43,7 @@ def test_each_environment_rolls_out_while_another_is_held(built):
             assert run.proc.poll() is None, run.out
             assert time.monotonic() < deadline, "dev's reconcile never started:\n" + run.out
             time.sleep(0.1)
-        others = [f"{KS} {names.APP_LAYERS[env]} " for env in names.ENVIRONMENTS if env != "dev"]
+        others = [f"{KS}{names.APP_LAYERS[env]} " for env in names.ENVIRONMENTS if env != "dev"]
         deadline = time.monotonic() + 40  # well inside the fake's 60 s pause
         while not all(finished(built, p) for p in others):
             assert time.monotonic() < deadline, \
@@ -72,24 +76,31 @@ def test_an_app_edit_reconciles_the_apps_only(built):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ran = calls(built)
     for env in names.ENVIRONMENTS:
-        assert has(ran, f"{KS} {names.APP_LAYERS[env]} "), ran
-    assert not has(ran, f"{KS} {names.INFRASTRUCTURE} "), ran
-    assert not has(ran, "flux reconcile source", "flux push artifact"), ran  # flux-cd/ did not change
+        assert has(ran, f"{KS}{names.APP_LAYERS[env]} "), ran
+    assert not has(ran, f"{KS}{names.INFRASTRUCTURE} "), ran
+    assert not has(ran, "flux reconcile source", FETCH, "flux push artifact"), ran  # flux-cd/ did not change
     assert proc.stdout.count("200 200 200") == 3
 
 
-def test_a_manifest_edit_under_apps_waits_for_infrastructure_instead_of_reconciling_it(built):
+def test_a_manifest_edit_under_apps_applies_while_flux_still_re_applies_infrastructure(built):
+    """kustomize-controller re-applies infrastructure (unchanged folder) in another worker while the apps
+    are reconciled: with the built-in dependency check they would wait for it ("revision is not up to
+    date", then --requeue-dependency, 30 s); the bootstrap's readyExpr lets them apply."""
     edit(built, "flux-cd/apps/dev/kustomization.yaml", "FAIL_RATE=0.05", "FAIL_RATE=0.04")
+    built.world.busy_kustomization(names.INFRASTRUCTURE, ticks=4, next_revision=True)
     proc = built.doit("setup")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ran = calls(built)
-    assert has(ran, "flux push artifact") and has(ran, "flux reconcile source oci lab-gitops "), ran
-    assert not has(ran, f"{KS} {names.INFRASTRUCTURE} "), ran
-    # Flux re-applies infrastructure by itself on the new revision; the apps wait for that (dependsOn)
-    assert any(" wait " in f" {c} " and f"kustomizations.kustomize.toolkit.fluxcd.io/{names.INFRASTRUCTURE}" in c
-               and "lastAppliedRevision" in c for c in ran), ran
+    assert has(ran, "flux push artifact") and has(ran, FETCH), ran
+    assert not has(ran, f"{KS}{names.INFRASTRUCTURE} "), ran
+    assert not any("lastAppliedRevision" in c for c in ran), ran  # nothing waits for its re-apply either
     for env in names.ENVIRONMENTS:
-        assert has(ran, f"{KS} {names.APP_LAYERS[env]} "), ran
+        assert has(ran, f"{KS}{names.APP_LAYERS[env]} "), ran
+    kss = {k["metadata"]["name"]: k for k in built.world.objects("gitops-lab", "Kustomization")}
+    source = built.world.objects("gitops-lab", "OCIRepository")
+    revision = [s for s in source if s["metadata"]["name"] == names.SOURCE][0]["status"]["artifact"]["revision"]
+    for env in names.ENVIRONMENTS:
+        assert kss[names.APP_LAYERS[env]]["status"]["lastAppliedRevision"] == revision
     dev = built.world.objects("gitops-lab", "ConfigMap", "dev")
     assert any((cm.get("data") or {}).get("FAIL_RATE") == "0.04" for cm in dev), "the edit was not applied"
 
@@ -100,11 +111,11 @@ def test_an_edit_under_infrastructure_reconciles_it(built):
     proc = built.doit("setup")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ran = calls(built)
-    assert has(ran, f"{KS} {names.INFRASTRUCTURE} "), ran
-    assert not any(" wait " in f" {c} " and "kustomization" in c for c in ran), ran
+    assert has(ran, f"{KS}{names.INFRASTRUCTURE} "), ran
+    assert not any("lastAppliedRevision" in c for c in ran), ran  # asked for, not waited for by revision
     # ... and ahead of the apps, which need it at the new revision
     order = [c for c in ran if c.startswith(KS)]
-    assert order[0].startswith(f"{KS} {names.INFRASTRUCTURE} "), order
+    assert order[0].startswith(f"{KS}{names.INFRASTRUCTURE} "), order
 
 
 def test_the_bootstrap_is_applied_only_when_the_cluster_differs_from_it(built):
@@ -128,3 +139,16 @@ def test_the_bootstrap_is_applied_only_when_the_cluster_differs_from_it(built):
     ks = next(o for o in built.world.objects("gitops-lab", "Kustomization", names.FLUX_NAMESPACE)
               if o["metadata"]["name"] == layer)
     assert ks["spec"]["interval"] in ("5m", "5m0s"), ks["spec"]
+
+
+def test_a_reconcile_flux_reports_failed_ends_the_run_with_its_reason(built):
+    """The request's watch ends when the controller handled it, whether it worked or not: a run whose apps
+    Kustomization cannot build says which object, its reason and message, and fails (no 5-minute wait,
+    no traceback)."""
+    edit(built, "flux-cd/apps/dev/kustomization.yaml", "  - namespace.yaml\n", "  - namespace.yaml\n  - missing.yaml\n")
+    proc = built.doit("setup")
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stdout + proc.stderr
+    line = [l for l in proc.stderr.splitlines() if "✗" in l]
+    assert line and "Kustomization/flux-system/apps-dev reconciliation failed: BuildFailed:" in line[0], proc.stderr
+    assert "missing.yaml" in proc.stderr, proc.stderr

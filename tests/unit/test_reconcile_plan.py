@@ -34,36 +34,36 @@ def plan(state, **kw):
 
 def test_an_app_edit_reconciles_the_apps_and_nothing_it_cannot_change():
     todo = plan(before(), image_changed=True)
-    assert todo.sources == [] and todo.infrastructure == ""
+    assert todo.sources == [] and todo.infrastructure is False
     assert todo.apps == list(names.ENVIRONMENTS)
 
 
 def test_nothing_changed_reconciles_nothing():
     todo = plan(before(images={env: IMAGE for env in names.ENVIRONMENTS}))
-    assert (todo.sources, todo.infrastructure, todo.apps) == ([], "", [])
+    assert (todo.sources, todo.infrastructure, todo.apps) == ([], False, [])
 
 
-def test_a_new_revision_with_infrastructure_unchanged_waits_for_flux_to_re_apply_it():
+def test_a_new_revision_with_infrastructure_unchanged_leaves_it_to_flux_and_asks_for_the_apps_at_once():
     todo = plan(before(), digest=DIGEST)
     assert todo.sources == [SOURCE]
-    assert (todo.infrastructure, todo.revision) == ("wait", f"latest@{DIGEST}")
-    assert todo.apps == list(names.ENVIRONMENTS)  # they apply only after infrastructure, so they are asked
+    assert todo.infrastructure is False  # Flux re-applies it beside the apps (their readyExpr lets them)
+    assert todo.apps == list(names.ENVIRONMENTS)
 
 
 def test_a_new_revision_whose_infrastructure_folder_changed_reconciles_it():
     todo = plan(before(infra_digest="feedfacefeedface"), digest=DIGEST)
-    assert todo.infrastructure == "reconcile"
+    assert todo.infrastructure is True
 
 
 def test_an_unknown_revision_git_or_remote_registry_asks_for_everything():
     todo = plan(before(), digest=None)
-    assert todo.sources == [SOURCE] and todo.infrastructure == "reconcile"
+    assert todo.sources == [SOURCE] and todo.infrastructure is True
     assert todo.apps == list(names.ENVIRONMENTS)
 
 
 def test_a_first_sync_reconciles_everything():
     todo = plan(reconcile.Before({}, {}), digest=DIGEST)
-    assert todo.sources == [SOURCE] and todo.infrastructure == "reconcile"
+    assert todo.sources == [SOURCE] and todo.infrastructure is True
     assert todo.apps == list(names.ENVIRONMENTS)
 
 
@@ -81,9 +81,9 @@ def test_an_environment_left_behind_is_caught_up():
 def test_infrastructure_not_ready_or_respecified_is_reconciled():
     broken = ready(names.INFRASTRUCTURE)
     broken["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
-    assert plan(before(**{names.INFRASTRUCTURE: broken}), image_changed=True).infrastructure == "reconcile"
+    assert plan(before(**{names.INFRASTRUCTURE: broken}), image_changed=True).infrastructure is True
     todo = plan(before(), image_changed=True, changed=frozenset({names.INFRASTRUCTURE}))
-    assert todo.infrastructure == "reconcile" and todo.sources == []
+    assert todo.infrastructure is True and todo.sources == []
 
 
 def test_pinned_environments_move_only_when_seeded():

@@ -910,3 +910,6 @@ def tick(st, cname, forced=()):
         if cl.get("rv") == before:
             break
     FC.FORCED = set()
+    for o in cl["objects"].values():  # FakeWorld.busy_kustomization counts CLI calls that tick, not passes
+        if o.get("_fake", {}).get("busy"):
+            o["_fake"]["busy"] -= 1

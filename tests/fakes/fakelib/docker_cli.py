@@ -67,6 +67,9 @@ COMMANDS = {
     "exec": ([Flag("interactive", "i", "bool"), Flag("tty", "t", "bool"), Flag("detach", "d", "bool"),
               Flag("env", "e", "list"), Flag("user", "u"), Flag("workdir", "w"), Flag("privileged", kind="bool")],
              "docker exec [OPTIONS] CONTAINER COMMAND [ARG...]", True),
+    "cp": ([Flag("archive", "a", "bool"), Flag("follow-link", "L", "bool"), Flag("quiet", "q", "bool")],
+           "docker cp [OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\tdocker cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH",
+           False),
     "logs": ([Flag("follow", "f", "bool"), Flag("tail", "n"), Flag("timestamps", "t", "bool"), Flag("since")],
              "docker logs [OPTIONS] CONTAINER", False),
     "build": ([Flag("tag", "t", "list"), Flag("file", "f"), Flag("label", kind="list"), Flag("build-arg", kind="list"),
@@ -109,7 +112,7 @@ COMMANDS = {
 }
 ALIASES = {"container run": "run", "container start": "start", "container stop": "stop", "container rm": "rm",
            "container ls": "ps", "container ps": "ps", "container inspect": "inspect", "container exec": "exec",
-           "container logs": "logs", "container restart": "restart", "container kill": "kill",
+           "container logs": "logs", "container cp": "cp", "container restart": "restart", "container kill": "kill",
            "image build": "build", "buildx build": "build", "image push": "push", "image pull": "pull",
            "image tag": "tag", "image list": "image ls", "images": "image ls", "rmi": "image rm",
            "network list": "network ls", "volume list": "volume ls", "network remove": "network rm",
@@ -694,6 +697,56 @@ def cmd_exec(st, vals, pos, key, usage):
     raise Exit(126)
 
 
+def cmd_cp(st, vals, pos, key, usage):
+    """Only `docker cp - CONTAINER:DIR`: a tar archive on stdin, extracted under DIR as Docker's archive
+    API does (missing parent folders created, root-owned). The other directions are not used here."""
+    need_args(key, usage, pos, 2, exact=True)
+    src, dst = pos
+    if src != "-" or ":" not in dst:
+        err("fake: docker cp is supported only as `docker cp - CONTAINER:DIR` (tar on stdin)")
+        raise Exit(2)
+    name, _, dest = dst.partition(":")
+    c = dw.find_container(st, name)
+    if c is None:
+        err("Error response from daemon: No such container: %s" % name)
+        raise Exit(1)
+    fs = c["fs"]
+    dest = "/" + dest.strip("/") if dest.strip("/") else "/"
+    if dest in fs["files"]:
+        err('destination "%s:%s" must be a directory' % (name, dest))
+        raise Exit(1)
+    if dest not in fs["dirs"]:
+        err("Error response from daemon: Could not find the file %s in container %s" % (dest, name))
+        raise Exit(1)
+    import io
+    import tarfile
+    try:
+        tar = tarfile.open(fileobj=io.BytesIO(sys.stdin.buffer.read()), mode="r:")
+        members = tar.getmembers()
+    except tarfile.TarError:
+        err("Error response from daemon: unexpected EOF")
+        raise Exit(1)
+    for m in members:
+        path = (dest.rstrip("/") + "/" + m.name.strip("/")) if m.name.strip("/") else dest
+        parts = path.strip("/").split("/")
+        for i in range(1, len(parts) + (1 if m.isdir() else 0)):
+            d = "/" + "/".join(parts[:i])
+            if d in fs["files"]:
+                err("Error response from daemon: cannot overwrite non-directory %s with directory" % d)
+                raise Exit(1)
+            if d not in fs["dirs"]:
+                fs["dirs"].append(d)
+        if m.isfile():
+            if path in fs["dirs"]:
+                err("Error response from daemon: cannot overwrite directory %s with non-directory" % path)
+                raise Exit(1)
+            fs["files"][path] = tar.extractfile(m).read().decode()
+        elif not m.isdir():
+            err("fake: docker cp: unsupported tar member type for %s" % m.name)
+            raise Exit(2)
+    return 0
+
+
 def cmd_logs(st, vals, pos, key, usage):
     need_args(key, usage, pos, 1, exact=True)
     c = dw.find_container(st, pos[0])
@@ -1117,7 +1170,7 @@ def cmd_volume_inspect(st, vals, pos, key, usage):
 
 HANDLERS = {
     "info": cmd_info, "inspect": cmd_inspect, "run": cmd_run, "start": cmd_start, "stop": cmd_stop,
-    "restart": cmd_restart, "kill": cmd_kill, "rm": cmd_rm, "ps": cmd_ps, "exec": cmd_exec, "logs": cmd_logs,
+    "restart": cmd_restart, "kill": cmd_kill, "rm": cmd_rm, "ps": cmd_ps, "exec": cmd_exec, "cp": cmd_cp, "logs": cmd_logs,
     "build": cmd_build, "push": cmd_push, "pull": cmd_pull, "tag": cmd_tag, "images": cmd_image_ls,
     "image ls": cmd_image_ls, "image inspect": cmd_image_inspect, "image rm": cmd_image_rm, "rmi": cmd_image_rm,
     "network connect": cmd_network_connect, "network disconnect": cmd_network_disconnect,

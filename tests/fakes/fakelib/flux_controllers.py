@@ -227,7 +227,10 @@ def _set_ready(cl, o, ok, reason, message, extra_status=None):
         status["conditions"] = [c for c in status["conditions"] if c["type"] != "FetchFailed"]
         if not ok:
             K.set_condition(h, "FetchFailed", "True", reason, message, gen)
-    status["observedGeneration"] = gen
+    if ok or o["kind"] != "Kustomization":
+        # kustomize-controller's finalizeStatus moves observedGeneration only when Ready is True: a failed
+        # reconcile of a new spec leaves it behind (a readyExpr on it can tell "never applied")
+        status["observedGeneration"] = gen
     req = (o["metadata"].get("annotations") or {}).get(REQ_ANN)
     if req:
         status["lastHandledReconcileAt"] = req
@@ -618,6 +621,29 @@ def _inv_id(m, o):
     return "%s_%s_%s_%s" % (o["metadata"].get("namespace", ""), o["metadata"]["name"], m["group"], m["kind"])
 
 
+def _ready_expr(expr, ks, dep):
+    """-> (result, error): the expression compiled and evaluated as CEL (cel-python), with `self` and
+    `dep` as their JSON maps, as kustomize-controller's evalReadyExpr does. A compile error or a
+    non-boolean result is the controller's terminal error; an evaluation error (a missing key) is not."""
+    import celpy
+    from celpy import celtypes
+    env = celpy.Environment()
+    try:
+        ast = env.compile(expr)
+    except celpy.CELParseError as e:
+        return False, "ERROR: <input>: %s" % str(e).splitlines()[0]
+    clean = lambda o: {k: v for k, v in o.items() if k != "_fake"}
+    try:
+        out = env.program(ast).evaluate({"self": celpy.json_to_cel(clean(ks)), "dep": celpy.json_to_cel(clean(dep))})
+    except celpy.CELEvalError:
+        return False, None
+    if isinstance(out, celpy.CELEvalError):
+        return False, None
+    if not isinstance(out, celtypes.BoolType):
+        return False, "expression did not evaluate to a boolean: %r" % (out,)
+    return bool(out), None
+
+
 def reconcile_ks(st, cl, ks):
     from .controllers import workloads
     spec = ks["spec"]
@@ -637,6 +663,27 @@ def reconcile_ks(st, cl, ks):
     for dep in spec.get("dependsOn") or []:
         dns = dep.get("namespace") or ns
         d = K.find(cl, "Kustomization", dns, dep["name"])
+        if d is None:
+            return _set_ready(cl, ks, False, "DependencyNotReady", "dependency '%s/%s' not found: "
+                              "kustomizations.kustomize.toolkit.fluxcd.io \"%s\" not found" % (dns, dep["name"], dep["name"]))
+        if dep.get("readyExpr"):
+            # kustomize-controller v1.9: the CEL expression, with `self` and `dep` as maps, REPLACES the
+            # built-in check (unless the AdditiveCELDependencyCheck feature gate is on: it is off by default)
+            ready, err = _ready_expr(dep["readyExpr"], ks, d)
+            if err:
+                msg = ("Reconciliation failed terminally due to configuration error: failed to evaluate "
+                       "dependency %s: %s" % (dep["name"], err))
+                _set_ready(cl, ks, False, "InvalidCELExpression", msg)
+                status = copy.deepcopy(ks["status"])  # terminal: stalled, observedGeneration moves
+                K.set_condition({"status": status}, "Stalled", "True", "InvalidCELExpression", msg,
+                                ks["metadata"].get("generation"))
+                status["observedGeneration"] = ks["metadata"].get("generation")
+                K.set_status(cl, ks, status)
+                return None
+            if not ready:
+                return _set_ready(cl, ks, False, "DependencyNotReady", "dependency '%s/%s' is not ready according "
+                                  "to readyExpr eval" % (dns, dep["name"]))
+            continue
         c = K.get_condition(d, "Ready") if d else None
         if not c or c["status"] != "True" or (d["status"].get("observedGeneration") != d["metadata"].get(
                 "generation")):
@@ -817,6 +864,16 @@ def reconcile_kustomizations(st, cl):
             if d and d.get("_fake", {}).get("last", 0) > ks.get("_fake", {}).get("last", 0) and \
                     not ks.get("_fake", {}).get("ok"):
                 deps_changed = True
+        if changed and ks.get("_fake", {}).get("busy_next"):  # FakeWorld.busy_kustomization(next_revision=True)
+            ks["_fake"]["busy"] = ks["_fake"].pop("busy_next")
+        if ks.get("_fake", {}).get("busy"):  # FakeWorld.busy_kustomization: another worker holds it
+            status = copy.deepcopy(ks.get("status") or {})
+            K.set_condition({"status": status}, "Ready", "Unknown", "Progressing", "Reconciliation in progress",
+                            ks["metadata"].get("generation"))
+            K.set_condition({"status": status}, "Reconciling", "True", "Progressing", "Reconciliation in progress",
+                            ks["metadata"].get("generation"))
+            K.set_status(cl, ks, status)
+            continue
         if needs_reconcile(ks, changed or deps_changed):
             reconcile_ks(st, cl, ks)
 

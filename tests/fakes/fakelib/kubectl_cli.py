@@ -59,8 +59,8 @@ COMMANDS = {
                             Flag("all", kind="bool"), Flag("now", kind="bool"), Flag("force", kind="bool"),
                             Flag("grace-period", kind="int"), Flag("timeout"), Flag("all-namespaces", "A", "bool"),
                             Flag("cascade")] + OUT,
-    "wait": SEL + FILE + [Flag("for", kind="list"), Flag("timeout", default="30s"), Flag("all", kind="bool"),
-                          Flag("all-namespaces", "A", "bool")],
+    "wait": SEL + FILE + OUT + [Flag("for", kind="list"), Flag("timeout", default="30s"), Flag("all", kind="bool"),
+                                Flag("all-namespaces", "A", "bool")],
     "rollout status": [Flag("timeout", default="0s"), Flag("watch", "w", "bool", True), Flag("revision", kind="int")],
     "rollout restart": [],
     "rollout history": [],
@@ -1066,6 +1066,10 @@ def cmd_wait(st, vals, pos, dd):
     except ValueError as e:
         fail('error: invalid argument "%s" for "--timeout" flag: %s' % (vals["timeout"], e))
     c = connect(st, vals)
+    fmt = vals["output"]
+    if fmt not in (None, "", "json", "yaml", "name"):
+        output_format(fmt)  # its error for an unknown format
+        fail("fake kubectl: wait -o %s is not supported by the fake" % fmt, 2)
     for f in vals["for"]:
         if not (f in ("delete", "create") or f.startswith("condition=") or f.startswith("jsonpath=")):
             fail('error: unrecognized condition: "%s"' % f)
@@ -1097,7 +1101,12 @@ def cmd_wait(st, vals, pos, dd):
             o = K.get_obj(c.cl, m, ns, n)
             if all(_cond_check(o, f) for f in vals["for"]):
                 verb = "deleted" if vals["for"] == ["delete"] else "condition met"
-                out("%s/%s %s" % (K.kind_group(m), n, verb))
+                if fmt in ("json", "yaml") and o is not None:  # kubectl prints the object it waited for
+                    print_objects([K.public(o)], fmt, single=True)
+                elif fmt == "name":
+                    out("%s/%s" % (K.kind_group(m), n))
+                else:
+                    out("%s/%s %s" % (K.kind_group(m), n, verb))
             else:
                 still.append((m, n, ns))
         pending = still
