@@ -21,6 +21,7 @@ apply + rollout + Flux's health check and its rollout as the cluster
 recorded it (new ReplicaSet created → its last pod Ready; the API's timestamps are whole seconds),
 verify (step `verify`). Printed as min / median / max over the runs. Not a test.
 
+REAL_BENCH_LOGS=DIR keeps each measured run's output there, each line with its second.
 Every cluster run holds /tmp/reallab.lock (the machine's one real lab at a time), released between
 runs. Settings come from the environment as for the e2e suite (hack/e2e/run.sh):
 
@@ -48,6 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ENV = {"CLUSTER_NAME": "gitops-lab-perf", "REGISTRY_NAME": "kind-registry-perf", "REGISTRY_PORT": "5185",
        "NO_COLOR": "1"}
 LOCK = "/tmp/reallab.lock"
+LOGS = Path(os.environ["REAL_BENCH_LOGS"]) if os.environ.get("REAL_BENCH_LOGS") else None  # a folder
 ENVIRONMENTS = ("dev", "staging", "production")
 SCENARIOS = ("cold", "no-op", "app edit", "manifest edit", "app edit, WATCH_ENVS=dev")
 PHASES = ("build", "push", "publish", "reconcile", *(f"  apps-{e} reconcile" for e in ENVIRONMENTS),
@@ -194,6 +196,9 @@ def one_pass(name: str, repo: Path, results: dict, n: int) -> None:
         if run.rc != 0:
             print(run.text[-4000:])
             sys.exit(f"{name}: `doit setup` ({scenario or 'unmeasured'}) failed after {run.wall:.0f}s")
+        if LOGS:  # every measured run's output, to read where its time went
+            (LOGS / f"{name}-{n}-{(scenario or 'unmeasured').replace(' ', '_').replace(',', '').replace('=', '-')}.log") \
+                .write_text("\n".join(f"{t:8.3f} {line}" for t, line in run.lines) + "\n")
         if scenario:
             results[name][scenario].append(run)
             print(f"  {name:<6} run {n}  {scenario:<26}{run.wall:8.1f}s {run.calls:4d} calls", flush=True)
@@ -245,6 +250,21 @@ def report(results: dict, refs: dict[str, str], runs: int) -> None:
                     values.append(found[phase])
             cells.append(spread(values))
         print(f"| {phase} | {cells[0]} | {cells[1]} |")
+    print("\nManifest edit, phase by phase (flux-cd/apps/dev: a new artifact; dev rolls):\n")
+    print("| phase | before | after |\n|---|---|---|")
+    for phase in ("publish", "reconcile", "  apps-dev reconcile", "verify", "served (whole run)"):
+        cells = [spread([r.phases()[phase] for r in results[name]["manifest edit"] if phase in r.phases()])
+                 for name in ("before", "after")]
+        print(f"| {phase} | {cells[0]} | {cells[1]} |")
+    print("\nNo-op, step by step (each step's own time; the rest is doit's start and its up-to-date checks):\n")
+    print("| step | before | after |\n|---|---|---|")
+    steps = sorted({s for name in ("before", "after") for r in results[name]["no-op"] for s in r.steps()},
+                   key=lambda s: min(r.steps()[s][0] for name in ("before", "after") for r in results[name]["no-op"]
+                                     if s in r.steps()))
+    for step in (*steps, "whole run"):
+        cells = [spread([r.wall if step == "whole run" else r.steps()[step][1] for r in results[name]["no-op"]
+                         if step == "whole run" or step in r.steps()]) for name in ("before", "after")]
+        print(f"| {step} | {cells[0]} | {cells[1]} |")
 
 
 def main() -> None:
