@@ -168,11 +168,15 @@ def request(lab, objects: list[tuple[str, str]], *, timeout: str) -> None:
         return
     token = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     ns = ("-n", names.FLUX_NAMESPACE)
-    lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, *ns, "annotate", "--overwrite",
-                                             *(f"{kind}/{name}" for kind, name in objects),
-                                             f"{REQUESTED_AT}={token}"), timeout=60)
+    res = lab.mutate("kubectl", *kube.kubectl_args(lab.cfg, *ns, "annotate", "--overwrite",
+                                                   *(f"{kind}/{name}" for kind, name in objects),
+                                                   f"{REQUESTED_AT}={token}", "-o", "json"), timeout=60)
     if lab.dry_run:
         return
+    # Flux reconciles nothing suspended: the request would never be handled (flux reconcile refuses it)
+    paused = [o for o in json_documents(res.out) if (o.get("spec") or {}).get("suspend")]
+    if paused:
+        raise flux_status.suspended_error(lab.cfg, paused)
 
     def handled(obj: tuple[str, str]) -> None:
         kind, name = obj
@@ -192,6 +196,19 @@ def request(lab, objects: list[tuple[str, str]], *, timeout: str) -> None:
                            "`doit flux_logs` says more; fix the cause, then `doit setup`")
 
     parallel.side_by_side(handled, objects)
+
+
+def json_documents(text: str) -> list[dict]:
+    """The objects kubectl printed with -o json: one document per object, or a List."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    text = text.strip()
+    while at < len(text):
+        doc, end = decoder.raw_decode(text, at)
+        found.extend(doc.get("items", []) if doc.get("kind") == "List" else [doc])
+        at = end
+        while at < len(text) and text[at].isspace():
+            at += 1
+    return found
 
 
 def tail_of(text: str) -> str:

@@ -289,6 +289,21 @@ def test_promote_moves_the_tested_revision_one_environment_at_a_time(built):
     assert proc.returncode == 0 and "nothing to promote" in proc.stdout, proc.stdout + proc.stderr
 
 
+def test_promote_into_a_suspended_environment_says_so_and_how_to_resume_it(built):
+    """The lab asks Flux with its reconcile annotation: a suspended object would never handle the request,
+    so the run must say so at once (flux reconcile said "resource is suspended"), not wait for a timeout."""
+    assert built.doit("setup", "WATCH_ENVS=dev").returncode == 0
+    edit(app(built), "to promote into a suspended staging")
+    assert built.doit("setup", "WATCH_ENVS=dev").returncode == 0
+    assert built.doit("flux_suspend", "FLUX_KUSTOMIZATION=apps-staging").returncode == 0
+    old = deployment_image(built, "staging")
+    proc = built.doit("promote", "WATCH_ENVS=dev")
+    assert proc.returncode != 0 and "Traceback" not in proc.stdout + proc.stderr
+    line = [l for l in proc.stderr.splitlines() if "✗" in l]
+    assert line and "apps-staging" in line[0] and "suspended" in line[0] and "doit flux_resume" in line[0], proc.stderr
+    assert deployment_image(built, "staging") == old
+
+
 def test_without_watch_envs_every_environment_follows_every_publish_again(built):
     refused = built.doit("promote")
     assert refused.returncode != 0 and "WATCH_ENVS is empty" in refused.stderr

@@ -938,9 +938,17 @@ def cmd_label(st, vals, pos, dd, field="labels", verb="labeled"):
             cur.pop(k, None)
         if changed:
             K.touch(c.cl, o)
-            out("%s/%s %s" % (K.kind_group(m), name, verb))
+        fmt = vals.get("output")
+        if fmt in ("json", "yaml"):  # the object as the PATCH returned it, one document per object
+            print_objects([K.public(o)], fmt, single=True)
+        elif fmt == "name":
+            out("%s/%s" % (K.kind_group(m), name))
+        elif fmt:
+            output_format(fmt)
+            fail("fake kubectl: %s -o %s is not supported by the fake" % ("label" if field == "labels" else "annotate",
+                                                                       fmt), 2)
         else:
-            out("%s/%s not %s" % (K.kind_group(m), name, verb))
+            out("%s/%s %s%s" % (K.kind_group(m), name, "" if changed else "not ", verb))
     C.tick(st, c.cname)
     return rc
 
