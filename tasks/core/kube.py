@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from tasks.core.errors import LabError
 from tasks.core.tools import Result
@@ -91,6 +92,10 @@ SETUP_READS = {
 }
 
 
+# Also read by a setup run, per namespace (in_namespace): asked side by side with the run's first read.
+SETUP_NAMESPACED_READS = (("configmaps", "flux-system"),)  # lab-vars and the pins' variables
+
+
 def _custom(resource: str) -> bool:
     return SETUP_READS[resource][2]
 
@@ -106,8 +111,31 @@ def snapshot(lab, need, also=(), quiet: bool = False) -> dict[str, list[dict] | 
         todo = [r for r in need if r not in memo]
         if todo:
             extra = [] if lab.mutated else [r for r in also if r not in memo and r not in todo]
-            _fetch(lab, memo, todo, extra, quiet)
+            if extra:  # a setup run's first read: its per-namespace reads go side by side with it
+                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab") as pool:
+                    side = pool.submit(_prefetch, lab, memo, quiet)
+                    _fetch(lab, memo, todo, extra, quiet)
+                    side.result()
+            else:
+                _fetch(lab, memo, todo, extra, quiet)
         return {r: memo[r] for r in need}
+
+
+def _prefetch(lab, memo, quiet: bool) -> None:
+    """SETUP_NAMESPACED_READS into the memo where kubectl answers; where it does not, in_namespace asks
+    again when the run needs it (and says what failed)."""
+    for resource, namespace in SETUP_NAMESPACED_READS:
+        key = f"{resource} -n {namespace}"
+        if key in memo:
+            continue
+        res = lab.probe("kubectl", *kubectl_args(lab.cfg, "get", resource, "-n", namespace, "-o", "json"),
+                        check=False, timeout=60, quiet=quiet)
+        try:
+            doc = json.loads(res.out) if res.ok else None
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            memo[key] = items(doc)
 
 
 _READING = threading.RLock()
