@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
+from tasks.core import parallel
 from tasks.core.errors import LabError
 from tasks.core.tools import Result
 
@@ -112,10 +112,9 @@ def snapshot(lab, need, also=(), quiet: bool = False) -> dict[str, list[dict] | 
         if todo:
             extra = [] if lab.mutated else [r for r in also if r not in memo and r not in todo]
             if extra:  # a setup run's first read: its per-namespace reads go side by side with it
-                with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab") as pool:
-                    side = pool.submit(_prefetch, lab, memo, quiet)
-                    _fetch(lab, memo, todo, extra, quiet)
-                    side.result()
+                # (both in worker threads: each echoes its whole line when it ends, never into the other's)
+                parallel.side_by_side(lambda read: read(), [lambda: _fetch(lab, memo, todo, extra, quiet),
+                                                            lambda: _prefetch(lab, memo, quiet)])
             else:
                 _fetch(lab, memo, todo, extra, quiet)
         return {r: memo[r] for r in need}

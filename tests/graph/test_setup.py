@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import socket
+import time
+from pathlib import Path
 
 import pytest
 
-from tests.graph.conftest import has
+from tests.graph.conftest import Running, has
 
 GRAPH = ["preflight", "registry", "cluster", "metrics_server", "flux", "image", "app_push", "sync", "verify"]
 
@@ -32,6 +34,30 @@ def test_immediate_rerun_changes_nothing(built):
     assert built.mutating() == []
     assert set(built.ran(proc)) == {"preflight", "verify"}  # read-only checks always run
     assert "registry: up to date" in proc.stdout
+
+
+def test_the_first_reads_side_by_side_each_echo_one_whole_line(built):
+    """The run's first cluster read and its flux-system ConfigMaps read go side by side: when the big read
+    ends last (held here), the other's line must not land inside the big read's."""
+    from tasks.core import kube
+    run = Running(built, "setup", FAKE_PAUSE_AT="kubectl get " + ",".join(kube.SETUP_READS))  # (whole words)
+    try:
+        paused = Path(built.world.state_dir) / "paused"
+        deadline = time.monotonic() + 60
+        while not paused.exists():
+            assert run.proc.poll() is None and time.monotonic() < deadline, run.out
+            time.sleep(0.05)
+        while not any("get" in c["argv"] and "configmaps" in c["argv"] for c in built.world.calls()):
+            assert time.monotonic() < deadline, "the ConfigMaps read did not run beside the held read"
+            time.sleep(0.05)
+        time.sleep(0.3)  # its line is printed when it ends
+        paused.unlink()
+        assert run.finish(timeout=120) == 0, run.out
+    finally:
+        run.kill()
+    echoed = [line for line in run.out.splitlines() if "$ " in line]
+    assert echoed and all(line.startswith("  $ ") and line.count("$ ") == 1 for line in echoed), echoed
+    assert sum("get configmaps -n flux-system" in line for line in echoed) == 1, echoed
 
 
 def test_app_edit_redoes_only_build_push_sync_verify(built):
