@@ -120,6 +120,15 @@ def snapshot(lab, need, also=(), quiet: bool = False) -> dict[str, list[dict] | 
         return {r: memo[r] for r in need}
 
 
+def _answer(res) -> dict | None:
+    """kubectl's `-o json` answer as an object; None when it failed or printed no JSON object."""
+    try:
+        doc = json.loads(res.out) if res.ok else None
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 def _prefetch(lab, memo, quiet: bool) -> None:
     """SETUP_NAMESPACED_READS into the memo where kubectl answers; where it does not, in_namespace asks
     again when the run needs it (and says what failed)."""
@@ -129,11 +138,8 @@ def _prefetch(lab, memo, quiet: bool) -> None:
             continue
         res = lab.probe("kubectl", *kubectl_args(lab.cfg, "get", resource, "-n", namespace, "-o", "json"),
                         check=False, timeout=60, quiet=quiet)
-        try:
-            doc = json.loads(res.out) if res.ok else None
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict):
+        doc = _answer(res)
+        if doc is not None:
             memo[key] = items(doc)
 
 
@@ -207,11 +213,8 @@ def _fetch(lab, memo, need: list[str], extra: list[str], quiet: bool) -> None:
 def _list_into(lab, memo, batch: list[str], quiet: bool):
     res = lab.probe("kubectl", *kubectl_args(lab.cfg, "get", ",".join(batch), "-A", "-o", "json"), check=False,
                   timeout=60, quiet=quiet)
-    try:
-        doc = json.loads(res.out) if res.ok else None
-    except ValueError:
-        doc = None
-    if not isinstance(doc, dict):
+    doc = _answer(res)
+    if doc is None:
         return Result(res.rc or 1, res.out, res.err or "kubectl printed no JSON")
     by_kind: dict[tuple[str, str], list[dict]] = {}
     for obj in items(doc):

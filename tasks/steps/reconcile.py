@@ -18,10 +18,10 @@ What an edit can change, read from the graph of Flux objects (flux-cd/bootstrap)
 - a bootstrap change (a setting, WATCH_ENVS) is a spec change of the objects it touched (their
   generation moved): those are reconciled.
 
-`flux reconcile` waits for its object (the apps Kustomizations have `wait: true`: for their rollout
-and health checks), so the environments are asked for side by side, each by its own command. A source
-is asked for by `request`: the same annotation, then a watch instead of flux's 2-second poll (a fetch
-takes well under a second; the poll made it 2 s).
+Flux is asked by `request`: the annotation `flux reconcile` sets, then one watch per object instead of
+flux's 2-second poll (a fetch takes well under a second; the poll made it 2 s). The apps Kustomizations
+have `wait: true`, so an environment's watch ends after its rollout and health checks; the environments
+are watched side by side.
 """
 from __future__ import annotations
 
@@ -187,7 +187,7 @@ def request(lab, objects: list[tuple[str, str]], *, timeout: str) -> None:
         what = f"{KIND_NAMES.get(kind, kind)}/{names.FLUX_NAMESPACE}/{name}"
         if not res.ok:
             raise LabError(f"{what} did not finish the reconcile this run asked for within {timeout}",
-                           tail_of(res.err or res.out),
+                           tail(res.err or res.out) or "kubectl printed nothing",
                            "`doit flux_status` and `doit flux_logs` say what it is doing; then `doit setup` again")
         status, reason, message = kube.condition(json.loads(res.out))
         if status != "True":
@@ -209,10 +209,6 @@ def json_documents(text: str) -> list[dict]:
         while at < len(text) and text[at].isspace():
             at += 1
     return found
-
-
-def tail_of(text: str) -> str:
-    return tail(text) or "kubectl printed nothing"
 
 
 def infrastructure_blocker(lab) -> LabError | None:

@@ -274,16 +274,14 @@ def apply_monitoring(docs: list[dict], mode: str, root: str = ".") -> list[dict]
 
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-_seconds = kube.duration_seconds
-
-
 def _covers(live, want) -> bool:
     """Does LIVE hold every field of WANT (the server adds defaults, never drops what was applied)?"""
     if isinstance(want, dict):
         return isinstance(live, dict) and all(k in live and _covers(live[k], v) for k, v in want.items())
     if isinstance(want, list):
         return isinstance(live, list) and len(live) == len(want) and all(map(_covers, live, want))
-    return live == want or (_seconds(want) is not None and _seconds(want) == _seconds(live))
+    seconds = kube.duration_seconds
+    return live == want or (seconds(want) is not None and seconds(want) == seconds(live))
 
 
 def bootstrap_applied(docs: list[dict], before: "reconcile.Before") -> bool:

@@ -646,6 +646,19 @@ def _table(rows, pad=3):
         out((" " * pad).join(v.ljust(widths[i]) for i, v in enumerate(r)).rstrip())
 
 
+def _mkdirs(fs, path, conflict):
+    """PATH and every folder above it in a container's FS, as `mkdir -p` makes them; a file in the way
+    ends the command with the line CONFLICT(that file's path) gives."""
+    parts = path.strip("/").split("/")
+    for i in range(1, len(parts) + 1):
+        d = "/" + "/".join(parts[:i])
+        if d in fs["files"]:
+            err(conflict(d))
+            raise Exit(1)
+        if d not in fs["dirs"]:
+            fs["dirs"].append(d)
+
+
 def cmd_exec(st, vals, pos, key, usage):
     need_args(key, usage, pos, 2)
     name, cmd = pos[0], pos[1:]
@@ -660,14 +673,7 @@ def cmd_exec(st, vals, pos, key, usage):
     if cmd[:2] == ["mkdir", "-p"] and len(cmd) >= 3:
         for d in cmd[2:]:
             d = "/" + d.strip("/")
-            parts = d.strip("/").split("/")
-            for i in range(1, len(parts) + 1):
-                p = "/" + "/".join(parts[:i])
-                if p in fs["files"]:
-                    err("mkdir: cannot create directory '%s': File exists" % d)
-                    raise Exit(1)
-                if p not in fs["dirs"]:
-                    fs["dirs"].append(p)
+            _mkdirs(fs, d, lambda _, d=d: "mkdir: cannot create directory '%s': File exists" % d)
         return 0
     if len(cmd) == 3 and cmd[:2] == ["cp", "/dev/stdin"]:
         dest = cmd[2]
@@ -728,14 +734,8 @@ def cmd_cp(st, vals, pos, key, usage):
         raise Exit(1)
     for m in members:
         path = (dest.rstrip("/") + "/" + m.name.strip("/")) if m.name.strip("/") else dest
-        parts = path.strip("/").split("/")
-        for i in range(1, len(parts) + (1 if m.isdir() else 0)):
-            d = "/" + "/".join(parts[:i])
-            if d in fs["files"]:
-                err("Error response from daemon: cannot overwrite non-directory %s with directory" % d)
-                raise Exit(1)
-            if d not in fs["dirs"]:
-                fs["dirs"].append(d)
+        _mkdirs(fs, path if m.isdir() else os.path.dirname(path),
+                lambda d: "Error response from daemon: cannot overwrite non-directory %s with directory" % d)
         if m.isfile():
             if path in fs["dirs"]:
                 err("Error response from daemon: cannot overwrite directory %s with non-directory" % path)
